@@ -22,7 +22,7 @@ deps:
 	sh scripts/deps.sh
 
 test: deps all
-	sh scripts/test.sh
+	bash scripts/test.sh
 
 run: deps all
 	$(GO) run ./cmd/ichi-vm demo
