@@ -7,7 +7,7 @@ set -eu
 cd "$(dirname "$0")/.."
 
 packages="qemu-system-x86 daemontools runit s6 tini dumb-init busybox-static
-ucspi-tcp crun iproute2 dnsmasq-base e2fsprogs hyperfine"
+ucspi-tcp crun iproute2 dnsmasq-base e2fsprogs hyperfine kmod"
 
 missing=""
 for p in $packages; do
@@ -51,4 +51,11 @@ if [ ! -f "$kdir/version" ]; then
 	ln -sf "root/lib/modules/$version" "$kdir/modules"
 	dpkg-deb -f "$kdir"/deb/*.deb Version > "$kdir/package-version"
 	echo "$version" > "$kdir/version"
+fi
+
+# Debian's package leaves modules.dep and modules.alias to its postinst
+# (depmod); make them for the unpacked tree, as tests and images read them.
+if [ ! -f "$kdir/modules/modules.dep" ]; then
+	echo "deps: depmod $(cat "$kdir/version")"
+	/sbin/depmod -b "$kdir/root" "$(cat "$kdir/version")"
 fi
