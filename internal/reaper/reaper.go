@@ -1,0 +1,335 @@
+// Package reaper owns wait4 for the whole process. It reaps every child and
+// every orphan handed to the process (as PID 1, or as a child subreaper), and
+// delivers each exit status exactly once to the code that started that pid.
+//
+// Everything long-running in ichi starts its processes with Reaper.Spawn, and
+// nothing calls exec.Cmd.Wait, os.Process.Wait or wait4 itself: a second
+// caller of wait4(-1) would steal statuses. Short-lived tools that exec or
+// use os/exec and never start a Reaper are unaffected.
+//
+// The race between fork and registration is closed by a lock: Spawn holds it
+// from before fork until the pid is registered, and the reap loop holds it
+// around each wait4 and the lookup of the pid's owner. Signals sent through
+// Child.Signal take the same lock and are never sent after the pid was reaped,
+// so they cannot reach a process that reused the pid.
+//
+// Signals: the reaper subscribes to SIGCHLD with signal.Notify. Go delivers a
+// signal to every channel subscribed to it, so the rest of init subscribes to
+// the signals it handles with signal.Notify as usual; it must never call
+// signal.Ignore or signal.Reset for SIGCHLD.
+package reaper
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Role says how the process came to reap orphans.
+type Role int
+
+const (
+	// PID1 means the process is PID 1 of its PID namespace: the kernel
+	// hands it every orphan.
+	PID1 Role = iota
+	// Subreaper means PR_SET_CHILD_SUBREAPER is set: orphans among its
+	// descendants come back to it.
+	Subreaper
+	// ChildrenOnly means neither: orphans go elsewhere, and only the
+	// process's own children are reaped.
+	ChildrenOnly
+)
+
+func (r Role) String() string {
+	switch r {
+	case PID1:
+		return "PID 1"
+	case Subreaper:
+		return "child subreaper"
+	default:
+		return "neither PID 1 nor a subreaper (orphans are not reaped here)"
+	}
+}
+
+// Options configure Start.
+type Options struct {
+	// ChildrenOnly leaves PR_SET_CHILD_SUBREAPER alone: the reaper reaps
+	// only the process's own children. Standalone tools such as supervise
+	// use it, as daemontools' supervise does not adopt orphans.
+	ChildrenOnly bool
+}
+
+// Reaper is the one owner of wait4 in the process. Create it with Start.
+type Reaper struct {
+	role Role
+
+	mu       sync.Mutex // held around fork+register and around wait4+lookup
+	children map[int]*Child
+
+	orphans atomic.Uint64
+	reaped  atomic.Uint64
+
+	sigchld chan os.Signal
+	stop    chan struct{}
+	stopped chan struct{}
+}
+
+// Start subscribes to SIGCHLD, makes the process a child subreaper unless it
+// is PID 1 or opts.ChildrenOnly is set, and starts the goroutine that reaps.
+// Role reports what the process became; a failed PR_SET_CHILD_SUBREAPER leaves
+// it ChildrenOnly (the caller decides whether to warn).
+func Start(opts Options) *Reaper {
+	r := &Reaper{
+		children: make(map[int]*Child),
+		sigchld:  make(chan os.Signal, 1),
+		stop:     make(chan struct{}),
+		stopped:  make(chan struct{}),
+	}
+	switch {
+	case os.Getpid() == 1:
+		r.role = PID1
+	case opts.ChildrenOnly:
+		r.role = ChildrenOnly
+	default:
+		r.role = ChildrenOnly
+		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err == nil {
+			r.role = Subreaper
+		}
+	}
+	signal.Notify(r.sigchld, syscall.SIGCHLD)
+	go r.loop()
+	return r
+}
+
+// Role reports whether the reaper is PID 1, a subreaper, or neither.
+func (r *Reaper) Role() Role { return r.role }
+
+// Orphans returns how many processes were reaped that no Spawn had started.
+func (r *Reaper) Orphans() uint64 { return r.orphans.Load() }
+
+// Reaped returns how many processes were reaped in all.
+func (r *Reaper) Reaped() uint64 { return r.reaped.Load() }
+
+// Running returns how many spawned children have not yet been reaped.
+func (r *Reaper) Running() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.children)
+}
+
+// Stop ends the reap loop after one last pass and unsubscribes from SIGCHLD.
+// Children still running keep their Child, but their exit is no longer
+// delivered. It is for tests and for tools about to exit; init never stops
+// its reaper.
+func (r *Reaper) Stop() {
+	select {
+	case <-r.stop:
+	default:
+		close(r.stop)
+	}
+	<-r.stopped
+	signal.Stop(r.sigchld)
+}
+
+func (r *Reaper) loop() {
+	defer close(r.stopped)
+	for {
+		r.reapAll()
+		select {
+		case <-r.sigchld:
+		case <-r.stop:
+			r.reapAll()
+			return
+		}
+	}
+}
+
+// reapAll reaps until no exited child is left.
+func (r *Reaper) reapAll() {
+	for {
+		var ws syscall.WaitStatus
+		r.mu.Lock()
+		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
+		if err == syscall.EINTR {
+			r.mu.Unlock()
+			continue
+		}
+		if err != nil || pid <= 0 {
+			// ECHILD: no children at all; 0: none has exited yet.
+			r.mu.Unlock()
+			return
+		}
+		c := r.children[pid]
+		delete(r.children, pid)
+		if c != nil {
+			c.reaped = true
+		}
+		r.mu.Unlock()
+		r.reaped.Add(1)
+		if c == nil {
+			r.orphans.Add(1)
+			continue
+		}
+		c.status = Status{Pid: pid, WaitStatus: ws}
+		close(c.done)
+	}
+}
+
+// Cmd describes a process to start.
+type Cmd struct {
+	// Path is the program to execute, as execve takes it: a name without
+	// a slash is not searched in PATH (use LookPath first). A relative
+	// path is relative to Dir.
+	Path string
+	// Args is the argument vector, argv[0] included. Empty means [Path].
+	Args []string
+	// Env is the environment; nil means none.
+	Env []string
+	// Dir is the working directory; empty means the caller's.
+	Dir string
+	// Files are the child's descriptors: Files[i] becomes fd i. A nil
+	// entry leaves fd i closed in the child. Descriptors past the end of
+	// Files are not inherited.
+	Files []*os.File
+	// Setsid starts a new session (and so a new process group).
+	Setsid bool
+	// Setpgid puts the child in process group Pgid (0: a new group whose
+	// id is its pid).
+	Setpgid bool
+	Pgid    int
+	// Setctty makes fd Ctty the controlling terminal (needs Setsid).
+	Setctty bool
+	Ctty    int
+	// Credential, when set, is the uid, gid and groups the child runs as.
+	Credential *syscall.Credential
+	// Pdeathsig is sent to the child when the thread that started it dies.
+	Pdeathsig syscall.Signal
+}
+
+// Child is a process started with Spawn.
+type Child struct {
+	// Pid is the child's process id.
+	Pid int
+
+	r      *Reaper
+	done   chan struct{}
+	status Status
+	reaped bool // guarded by r.mu
+}
+
+// Spawn starts cmd and registers it before the reap loop can see its exit.
+// Its status arrives exactly once, on Child.Done.
+func (r *Reaper) Spawn(cmd Cmd) (*Child, error) {
+	argv := cmd.Args
+	if len(argv) == 0 {
+		argv = []string{cmd.Path}
+	}
+	fds := make([]uintptr, len(cmd.Files))
+	for i, f := range cmd.Files {
+		if f == nil {
+			fds[i] = ^uintptr(0) // closed in the child
+		} else {
+			fds[i] = f.Fd()
+		}
+	}
+	attr := &syscall.ProcAttr{
+		Dir:   cmd.Dir,
+		Env:   cmd.Env,
+		Files: fds,
+		Sys: &syscall.SysProcAttr{
+			Setsid:     cmd.Setsid,
+			Setpgid:    cmd.Setpgid,
+			Pgid:       cmd.Pgid,
+			Setctty:    cmd.Setctty,
+			Ctty:       cmd.Ctty,
+			Credential: cmd.Credential,
+			Pdeathsig:  cmd.Pdeathsig,
+		},
+	}
+	if attr.Env == nil {
+		attr.Env = []string{}
+	}
+	r.mu.Lock()
+	pid, err := syscall.ForkExec(cmd.Path, argv, attr)
+	if err != nil {
+		r.mu.Unlock()
+		return nil, fmt.Errorf("start %s: %w", cmd.Path, err)
+	}
+	c := &Child{Pid: pid, r: r, done: make(chan struct{})}
+	r.children[pid] = c
+	r.mu.Unlock()
+	runtime.KeepAlive(cmd.Files)
+	return c, nil
+}
+
+// Done is closed when the child has been reaped; Status is valid then.
+func (c *Child) Done() <-chan struct{} { return c.done }
+
+// Wait blocks until the child has been reaped and returns its status.
+func (c *Child) Wait() Status {
+	<-c.done
+	return c.status
+}
+
+// Status returns the exit status. It is valid only after Done is closed.
+func (c *Child) Status() Status { return c.status }
+
+// ErrReaped is returned by Signal for a child that has already been reaped.
+var ErrReaped = errors.New("process already reaped")
+
+// Signal sends sig to the child unless it has been reaped: a zombie still
+// owns its pid, so the signal cannot reach another process.
+func (c *Child) Signal(sig syscall.Signal) error {
+	c.r.mu.Lock()
+	defer c.r.mu.Unlock()
+	if c.reaped {
+		return ErrReaped
+	}
+	if err := syscall.Kill(c.Pid, sig); err != nil {
+		return fmt.Errorf("kill %d %v: %w", c.Pid, sig, err)
+	}
+	return nil
+}
+
+// SignalGroup sends sig to the child's process group (the child must lead
+// one: Setsid or Setpgid with Pgid 0), as long as the child is not reaped.
+func (c *Child) SignalGroup(sig syscall.Signal) error {
+	c.r.mu.Lock()
+	defer c.r.mu.Unlock()
+	if c.reaped {
+		return ErrReaped
+	}
+	if err := syscall.Kill(-c.Pid, sig); err != nil {
+		return fmt.Errorf("kill -%d %v: %w", c.Pid, sig, err)
+	}
+	return nil
+}
+
+// Status is how a process ended.
+type Status struct {
+	Pid int
+	syscall.WaitStatus
+}
+
+// Code is the status a shell would report: the exit code, or 128+N when the
+// process died of signal N.
+func (s Status) Code() int {
+	if s.Signaled() {
+		return 128 + int(s.Signal())
+	}
+	return s.ExitStatus()
+}
+
+func (s Status) String() string {
+	if s.Signaled() {
+		return fmt.Sprintf("pid %d killed by signal %d (%v)", s.Pid, int(s.Signal()), s.Signal())
+	}
+	return fmt.Sprintf("pid %d exited %d", s.Pid, s.ExitStatus())
+}
