@@ -385,4 +385,3 @@ func sleep(ctx context.Context, d time.Duration) bool {
 		return false
 	}
 }
-
