@@ -76,9 +76,10 @@ type Reaper struct {
 	orphans atomic.Uint64
 	reaped  atomic.Uint64
 
-	sigchld chan os.Signal
-	stop    chan struct{}
-	stopped chan struct{}
+	sigchld  chan os.Signal
+	stop     chan struct{}
+	stopOnce sync.Once
+	stopped  chan struct{}
 }
 
 // Start subscribes to SIGCHLD, makes the process a child subreaper unless it
@@ -127,13 +128,9 @@ func (r *Reaper) Running() int {
 // Stop ends the reap loop after one last pass and unsubscribes from SIGCHLD.
 // Children still running keep their Child, but their exit is no longer
 // delivered. It is for tests and for tools about to exit; init never stops
-// its reaper.
+// its reaper. It is safe to call more than once, from several goroutines.
 func (r *Reaper) Stop() {
-	select {
-	case <-r.stop:
-	default:
-		close(r.stop)
-	}
+	r.stopOnce.Do(func() { close(r.stop) })
 	<-r.stopped
 	signal.Stop(r.sigchld)
 }

@@ -104,3 +104,13 @@ func TestFilesBecomeDescriptors(t *testing.T) {
 		t.Errorf("child said %q, want %q", got, "closed\n")
 	}
 }
+
+func TestStopTwiceConcurrently(t *testing.T) {
+	r := Start(Options{ChildrenOnly: true})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(r.Stop)
+	}
+	wg.Wait()
+	r.Stop()
+}
