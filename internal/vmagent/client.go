@@ -189,3 +189,14 @@ func (c *Client) Run(ctx context.Context, line string) (Result, error) {
 	}
 	return r, nil
 }
+
+// Spawn sends line to be run and does not wait for it: its output and
+// status are dropped. For commands that end the channel, like poweroff.
+func (c *Client) Spawn(line string) error {
+	id, _, err := c.start(TypeRun, []byte(line))
+	if err != nil {
+		return err
+	}
+	c.forget(id)
+	return nil
+}
