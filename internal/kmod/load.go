@@ -1,0 +1,124 @@
+package kmod
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// moduleInitCompressedFile is finit_module's flag for a compressed file
+// that the kernel decompresses itself (Linux 6.4 and later).
+const moduleInitCompressedFile = 4
+
+// Loader loads modules from an Index, each once.
+type Loader struct {
+	Index *Index
+	// Finit loads the module in the open file f with the parameters and
+	// flags, as finit_module(2). Nil means the system call; tests set
+	// it, as they must not load modules into the host.
+	Finit func(f *os.File, params string, flags int) error
+	// SysModule is the directory whose entries name the loaded modules
+	// (default /sys/module); a module there is not loaded again.
+	SysModule string
+
+	mu     sync.Mutex
+	loaded map[string]bool
+}
+
+// Loaded returns the names of the modules this loader loaded or found
+// loaded, for the boot log.
+func (l *Loader) Loaded() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for n := range l.loaded {
+		out = append(out, n)
+	}
+	return out
+}
+
+// Load loads the module or alias name and what it depends on. A module
+// already in the kernel (built in, loaded before, EEXIST) is success.
+func (l *Loader) Load(name string) error {
+	files, err := l.Index.Resolve(name)
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		if err := l.loadFile(f); err != nil {
+			return fmt.Errorf("kmod: %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// LoadAll loads each name and returns every failure joined; one module
+// that fails does not stop the others.
+func (l *Loader) LoadAll(names []string) error {
+	var errs []error
+	for _, n := range names {
+		if err := l.Load(n); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (l *Loader) loadFile(rel string) error {
+	name := Name(rel)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.loaded == nil {
+		l.loaded = map[string]bool{}
+	}
+	if l.loaded[name] {
+		return nil
+	}
+	sys := l.SysModule
+	if sys == "" {
+		sys = "/sys/module"
+	}
+	if _, err := os.Stat(filepath.Join(sys, name, "initstate")); err == nil {
+		l.loaded[name] = true
+		return nil
+	}
+	path := filepath.Join(l.Index.Dir, rel)
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	flags := 0
+	if compressed(rel) {
+		flags = moduleInitCompressedFile
+	}
+	finit := l.Finit
+	if finit == nil {
+		finit = func(f *os.File, params string, flags int) error {
+			return unix.FinitModule(int(f.Fd()), params, flags)
+		}
+	}
+	err = finit(f, "", flags)
+	switch {
+	case err == nil, errors.Is(err, unix.EEXIST):
+		l.loaded[name] = true
+		return nil
+	case flags != 0 && (errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP)):
+		return fmt.Errorf("finit_module %s: %w (this kernel cannot decompress modules; ship them uncompressed)", path, err)
+	}
+	return fmt.Errorf("finit_module %s: %w", path, err)
+}
+
+func compressed(path string) bool {
+	for _, s := range []string{".ko.xz", ".ko.zst", ".ko.gz"} {
+		if strings.HasSuffix(path, s) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,147 @@
+package kmod
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// fakeKernel records what the loader would have loaded; nothing reaches
+// finit_module on the host.
+type fakeKernel struct {
+	loads  []string
+	flags  map[string]int
+	fail   map[string]error
+	onLoad func(name string)
+}
+
+func (k *fakeKernel) finit(f *os.File, params string, flags int) error {
+	n := Name(f.Name())
+	if k.flags == nil {
+		k.flags = map[string]int{}
+	}
+	k.flags[n] = flags
+	if err := k.fail[n]; err != nil {
+		return err
+	}
+	if slices.Contains(k.loads, n) {
+		return unix.EEXIST
+	}
+	k.loads = append(k.loads, n)
+	if k.onLoad != nil {
+		k.onLoad(n)
+	}
+	return nil
+}
+
+func TestLoaderDebian(t *testing.T) {
+	ix := debian(t)
+	k := &fakeKernel{}
+	l := &Loader{Index: ix, Finit: k.finit, SysModule: t.TempDir()}
+	if err := l.LoadAll([]string{"virtio_net", "virtio_blk", "virtio_net"}); err != nil {
+		t.Fatal(err)
+	}
+	// virtio and virtio_ring once, though both modules need them.
+	want := []string{"failover", "net_failover", "virtio_ring", "virtio", "virtio_net", "virtio_blk"}
+	if !reflect.DeepEqual(k.loads, want) {
+		t.Errorf("loaded %v, want %v", k.loads, want)
+	}
+	if k.flags["virtio_net"] != 0 {
+		t.Errorf("uncompressed module loaded with flags %d", k.flags["virtio_net"])
+	}
+}
+
+// A module the kernel already has (listed in /sys/module, or EEXIST) is
+// success; a failure names the file and does not stop the other modules.
+func TestLoaderAlreadyAndFailures(t *testing.T) {
+	ix := debian(t)
+	sys := t.TempDir()
+	os.MkdirAll(filepath.Join(sys, "virtio_ring"), 0o755)
+	os.WriteFile(filepath.Join(sys, "virtio_ring", "initstate"), []byte("live\n"), 0o644)
+	k := &fakeKernel{fail: map[string]error{"failover": unix.ENOEXEC, "virtio": unix.EEXIST}}
+	l := &Loader{Index: ix, Finit: k.finit, SysModule: sys}
+	err := l.LoadAll([]string{"virtio_net", "virtio_blk", "no_such"})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, w := range []string{"kmod: virtio_net: finit_module " + filepath.Join(ix.Dir, "kernel/net/core/failover.ko") + ": exec format error",
+		"module no_such not found"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q lacks %q", err, w)
+		}
+	}
+	if !reflect.DeepEqual(k.loads, []string{"virtio_blk"}) {
+		t.Errorf("loaded %v, want virtio_blk only (virtio_ring live, virtio EEXIST)", k.loads)
+	}
+}
+
+// Compressed modules get MODULE_INIT_COMPRESSED_FILE, and a kernel that
+// refuses it gets a message saying why.
+func TestLoaderCompressed(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "kernel"), 0o755)
+	for _, f := range []string{"a.ko.xz", "b.ko.zst", "c.ko"} {
+		os.WriteFile(filepath.Join(dir, "kernel", f), []byte("x"), 0o644)
+	}
+	os.WriteFile(filepath.Join(dir, "modules.dep"), []byte("kernel/a.ko.xz: kernel/b.ko.zst kernel/c.ko\nkernel/b.ko.zst: kernel/c.ko\nkernel/c.ko:\n"), 0o644)
+	ix, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := &fakeKernel{}
+	l := &Loader{Index: ix, Finit: k.finit, SysModule: t.TempDir()}
+	if err := l.Load("a"); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(k.loads, []string{"c", "b", "a"}) || k.flags["a"] != 4 || k.flags["b"] != 4 || k.flags["c"] != 0 {
+		t.Errorf("loads %v flags %v", k.loads, k.flags)
+	}
+	k2 := &fakeKernel{fail: map[string]error{"b": unix.EINVAL}}
+	l2 := &Loader{Index: ix, Finit: k2.finit, SysModule: t.TempDir()}
+	if err := l2.Load("a"); err == nil || !strings.Contains(err.Error(), "cannot decompress") {
+		t.Errorf("error = %v", err)
+	}
+}
+
+// Coldplug on a fake /sys/devices: a virtio PCI function asks for
+// virtio_pci, whose loading makes a virtio network device appear, which asks
+// for virtio_net in the next round; an unknown device is ignored.
+func TestColdplug(t *testing.T) {
+	ix := debian(t)
+	sys := t.TempDir()
+	write := func(rel, content string) {
+		p := filepath.Join(sys, rel)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(content), 0o444); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pci := "pci0000:00/0000:00:03.0"
+	write(pci+"/modalias", "pci:v00001AF4d00001000sv00001AF4sd00000001bc02sc00i00\n")
+	write("platform/serial8250/modalias", "platform:serial8250\n")
+	write("system/cpu/modalias", "cpu:type:x86,ven0000fam0006mod0086:feature:,0000\n")
+	k := &fakeKernel{onLoad: func(n string) {
+		if n == "virtio_pci" {
+			write(pci+"/virtio0/modalias", "virtio:d00000001v00001AF4\n")
+		}
+	}}
+	l := &Loader{Index: ix, Finit: k.finit, SysModule: t.TempDir()}
+	loaded, err := l.Coldplug(sys, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(loaded, "virtio_pci") || !slices.Contains(loaded, "virtio_net") {
+		t.Fatalf("coldplug loaded %v, want virtio_pci and virtio_net", loaded)
+	}
+	if i, j := slices.Index(k.loads, "virtio_pci"), slices.Index(k.loads, "virtio_net"); i < 0 || j < i {
+		t.Errorf("kernel saw %v", k.loads)
+	}
+	if _, err := l.Coldplug(filepath.Join(sys, "missing"), 5); err == nil {
+		t.Error("a missing sysfs gave no error")
+	}
+}
