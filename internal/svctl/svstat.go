@@ -1,0 +1,131 @@
+package svctl
+
+import (
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/ichi-init/ichi/internal/cli"
+	"github.com/ichi-init/ichi/internal/errstr"
+	"github.com/ichi-init/ichi/internal/svstatus"
+	"golang.org/x/sys/unix"
+)
+
+// SvstatMain is svstat: one line on standard output for every directory
+// named, saying whether a supervisor runs there and what its status file
+// says, word for word as daemontools 0.76 prints it:
+//
+//	DIR: up (pid 123) 45 seconds[, normally down][, paused][, want down]
+//	DIR: down 45 seconds[, normally up][, want up]
+//	DIR: supervise not running
+//	DIR: unable to chdir: file does not exist
+//
+// The status is 0 whatever the services' state, 111 when the working
+// directory cannot be kept.
+func SvstatMain(argv []string) int { return svstat(argv, stdout, cli.Stderr, time.Now) }
+
+func svstat(argv []string, out, stderr io.Writer, now func() time.Time) int {
+	const name = "svstat"
+	orig, err := os.Open(".")
+	if err != nil {
+		return fatal(stderr, cli.ExitTemporary, name, "unable to open current directory: %s", errstr.Of(err))
+	}
+	defer orig.Close()
+	w := flushTo(out)
+	var line []byte
+	for _, dir := range argv[min(1, len(argv)):] {
+		line = append(line[:0], dir...)
+		line = append(line, ": "...)
+		cerr, berr := inDir(orig, dir, func() { line = statusLine(line, now()) })
+		if cerr != nil {
+			line = append(line, "unable to chdir: "...)
+			line = append(line, errstr.Of(cerr)...)
+		}
+		line = append(line, '\n')
+		w.Write(line)
+		if berr != nil {
+			w.Flush()
+			return fatal(stderr, cli.ExitTemporary, name, "unable to set directory: %s", errstr.Of(berr))
+		}
+	}
+	w.Flush()
+	return 0
+}
+
+// statusLine appends the state of the service in the working directory to b,
+// in svstat's words, with now as the current time.
+func statusLine(b []byte, now time.Time) []byte {
+	normallyUp := false
+	if _, err := os.Stat("down"); err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			return append(append(b, "unable to stat down: "...), errstr.Of(err)...)
+		}
+		normallyUp = true
+	}
+	fd, err := openFIFOWrite("supervise/ok")
+	if err == unix.ENXIO {
+		return append(b, "supervise not running"...)
+	}
+	if err != nil {
+		return append(append(b, "unable to open supervise/ok: "...), errstr.Of(err)...)
+	}
+	unix.Close(fd)
+
+	f, err := os.Open("supervise/status")
+	if err != nil {
+		return append(append(b, "unable to open supervise/status: "...), errstr.Of(err)...)
+	}
+	// daemontools reads once, up to its 18 bytes; runit's two extra bytes
+	// do not change the line.
+	var raw [svstatus.DaemontoolsSize]byte
+	n, err := f.Read(raw[:])
+	f.Close()
+	if n < len(raw) {
+		why := "bad format"
+		if err != nil && !errors.Is(err, io.EOF) {
+			why = errstr.Of(err)
+		}
+		return append(append(b, "unable to read supervise/status: "...), why...)
+	}
+	st, _ := svstatus.Decode(raw[:])
+	return appendStatus(b, st, normallyUp, now)
+}
+
+// appendStatus appends svstat's words for st to b.
+func appendStatus(b []byte, st svstatus.Status, normallyUp bool, now time.Time) []byte {
+	// Seconds only, as daemontools' tai_unpack reads them; a change in the
+	// future counts as now.
+	secs := uint64(0)
+	if d := now.Unix() - st.Since.Unix(); d > 0 {
+		secs = uint64(d)
+	}
+	if st.Pid != 0 {
+		b = append(b, "up (pid "...)
+		b = strconv.AppendUint(b, uint64(uint32(st.Pid)), 10)
+		b = append(b, ") "...)
+	} else {
+		b = append(b, "down "...)
+	}
+	b = strconv.AppendUint(b, secs, 10)
+	b = append(b, " seconds"...)
+	up := st.Pid != 0
+	if up && !normallyUp {
+		b = append(b, ", normally down"...)
+	}
+	if !up && normallyUp {
+		b = append(b, ", normally up"...)
+	}
+	if up && st.Paused {
+		b = append(b, ", paused"...)
+	}
+	if !up && st.Want == 'u' {
+		b = append(b, ", want up"...)
+	}
+	if up && st.Want == 'd' {
+		b = append(b, ", want down"...)
+	}
+	return b
+}
