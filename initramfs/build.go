@@ -273,6 +273,9 @@ func (im *Image) copyTree(src, dst string) error {
 		if d.IsDir() && d.Name() == "supervise" && rel != "." {
 			return filepath.SkipDir
 		}
+		if rel == "." && path.Clean("/"+dst) == "/" {
+			return nil // a tree copied over the root: the root exists
+		}
 		fi, err := d.Info()
 		if err != nil {
 			return fmt.Errorf("initramfs: copy %s: %w", p, err)

@@ -269,3 +269,39 @@ func TestProgramLibrariesInImage(t *testing.T) {
 		t.Errorf("program or interpreter missing:\n%s", im)
 	}
 }
+
+func TestTreeOverRoot(t *testing.T) {
+	src := t.TempDir()
+	os.MkdirAll(filepath.Join(src, "etc/app"), 0o755)
+	os.WriteFile(filepath.Join(src, "etc/app/conf"), []byte("x=1\n"), 0o600)
+	os.WriteFile(filepath.Join(src, "etc/passwd"), []byte("root:x:0:0::/:/bin/sh\n"), 0o644)
+	os.Symlink("app/conf", filepath.Join(src, "etc/conf-link"))
+	svc := t.TempDir()
+	os.WriteFile(filepath.Join(svc, "run"), []byte("#!/bin/sh\n"), 0o755)
+	os.MkdirAll(filepath.Join(svc, "supervise"), 0o700)
+	os.WriteFile(filepath.Join(svc, "supervise/status"), make([]byte, 20), 0o644)
+	im, err := Build(Spec{
+		Files:    []File{{Src: src, Dst: "/"}},
+		Services: []Service{{Name: "web", Dir: svc, LogRun: "#!/bin/sh\nexec multilog t ./main\n", Down: true}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := im.ReadFile("/etc/app/conf"); err != nil || string(b) != "x=1\n" {
+		t.Errorf("/etc/app/conf: %q %v", b, err)
+	}
+	if b, _ := im.ReadFile("/etc/passwd"); string(b) != "root:x:0:0::/:/bin/sh\n" {
+		t.Errorf("rootfs did not replace /etc/passwd: %q", b)
+	}
+	if l, err := im.Readlink("/etc/conf-link"); err != nil || l != "app/conf" {
+		t.Errorf("symlink: %q %v", l, err)
+	}
+	for _, p := range []string{"/service/web/run", "/service/web/log/run", "/service/web/down"} {
+		if !im.Has(p) {
+			t.Errorf("%s missing", p)
+		}
+	}
+	if im.Has("/service/web/supervise/status") {
+		t.Error("a supervise/ directory was copied into the image")
+	}
+}

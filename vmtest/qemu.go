@@ -106,3 +106,16 @@ func FreePort() (int, error) {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
+
+// DefaultAppend returns the kernel command line words vmtest and ichi-vm
+// add to words: "ip=dhcp", so that ichi configures the network card from
+// QEMU's DHCP server (the guest gets 10.0.2.15), unless words already has
+// an ip= word or boots another init (rdinit=).
+func DefaultAppend(words []string) []string {
+	for _, w := range words {
+		if strings.HasPrefix(w, "ip=") || strings.HasPrefix(w, "rdinit=") {
+			return nil
+		}
+	}
+	return []string{"ip=dhcp"}
+}

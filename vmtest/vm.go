@@ -44,7 +44,8 @@ type Options struct {
 	// init is not ichi starts "vmagent &" itself, or has no agent).
 	NoAgent bool
 	// Append are more kernel command line words, e.g. "rdinit=/my-init"
-	// to boot another program than ichi's /init.
+	// to boot another program than ichi's /init. DefaultAppend's words
+	// come first.
 	Append []string
 	// Ports are guest TCP ports to forward from free ports on the host's
 	// loopback (HostPort tells which).
@@ -212,7 +213,7 @@ func start(opts Options, dir string, spec initramfs.Spec, im *initramfs.Image, i
 	m := Machine{
 		Kernel:   spec.Kernel.Image,
 		Initrd:   initrd,
-		Append:   opts.Append,
+		Append:   append(DefaultAppend(opts.Append), opts.Append...),
 		Memory:   opts.Memory,
 		Forwards: vm.forwards,
 	}
