@@ -1,0 +1,65 @@
+package mount
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+// A Mount is one early mount.
+type Mount struct {
+	Source, Target, FSType string
+	Flags                  uintptr
+	Data                   string
+}
+
+// EarlyMounts are the virtual file systems a machine needs before anything
+// else, in order.
+var EarlyMounts = []Mount{
+	{"proc", "/proc", "proc", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, ""},
+	{"sysfs", "/sys", "sysfs", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, ""},
+	{"devtmpfs", "/dev", "devtmpfs", unix.MS_NOSUID, "mode=0755"},
+	{"devpts", "/dev/pts", "devpts", unix.MS_NOSUID | unix.MS_NOEXEC, "gid=5,mode=620,ptmxmode=000"},
+	{"tmpfs", "/dev/shm", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=1777"},
+	{"tmpfs", "/run", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=0755"},
+	{"cgroup2", "/sys/fs/cgroup", "cgroup2", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, "nsdelegate"},
+}
+
+// MountEarly mounts each of mounts under root ("/" on a machine) whose
+// target is not a mount point yet, creating the directory when missing. It
+// reads the mount table from root's /proc/self/mountinfo, mounting /proc
+// first when it is not there (until then, nothing is known to be mounted).
+// Each failure is reported and the rest still
+// mounted. It returns the targets it mounted.
+func MountEarly(root string, mounts []Mount) (mounted []string, err error) {
+	var errs []error
+	for _, m := range mounts {
+		target := filepath.Join(root, m.Target)
+		infos, ierr := ReadMountinfo(filepath.Join(root, "/proc/self/mountinfo"))
+		if ierr == nil && IsMountPoint(infos, target) {
+			continue
+		}
+		if err := os.MkdirAll(target, 0o755); err != nil {
+			errs = append(errs, fmt.Errorf("mount: %w", err))
+			continue
+		}
+		err := unix.Mount(m.Source, target, m.FSType, m.Flags, m.Data)
+		if errors.Is(err, unix.EINVAL) && m.Data != "" {
+			// An older kernel that lacks an option (nsdelegate):
+			// mount without the data.
+			err = unix.Mount(m.Source, target, m.FSType, m.Flags, "")
+		}
+		if errors.Is(err, unix.EBUSY) {
+			continue
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("mount: %s on %s: %w", m.FSType, target, err))
+			continue
+		}
+		mounted = append(mounted, target)
+	}
+	return mounted, errors.Join(errs...)
+}
