@@ -69,7 +69,7 @@ func ParseMountinfo(r io.Reader) ([]Info, error) {
 				break
 			}
 		}
-		if len(f) < 10 || sep < 0 || len(f) < sep+3 {
+		if len(f) < 10 || sep < 0 || len(f) < sep+3 || f[sep+1] == "-" {
 			return nil, fmt.Errorf("line %d: malformed: %q", n, line)
 		}
 		id, err1 := strconv.Atoi(f[0])

@@ -33,7 +33,7 @@ var flagOptions = map[string]struct {
 	"nodiratime": {true, unix.MS_NODIRATIME}, "diratime": {false, unix.MS_NODIRATIME},
 	"relatime": {true, unix.MS_RELATIME}, "norelatime": {false, unix.MS_RELATIME},
 	"strictatime": {true, unix.MS_STRICTATIME},
-	"lazytime": {true, unix.MS_LAZYTIME}, "nolazytime": {false, unix.MS_LAZYTIME},
+	"lazytime":    {true, unix.MS_LAZYTIME}, "nolazytime": {false, unix.MS_LAZYTIME},
 	"mand": {true, unix.MS_MANDLOCK}, "nomand": {false, unix.MS_MANDLOCK},
 	"silent": {true, unix.MS_SILENT}, "loud": {false, unix.MS_SILENT},
 	"bind": {true, unix.MS_BIND}, "rbind": {true, unix.MS_BIND | unix.MS_REC},
