@@ -204,6 +204,11 @@ type Cmd struct {
 	// Setctty makes fd Ctty the controlling terminal (needs Setsid).
 	Setctty bool
 	Ctty    int
+	// Foreground puts the child in its own process group (as Setpgid with
+	// Pgid 0) and makes that group the foreground group of the terminal
+	// on the child's fd Ctty, which must be the caller's controlling
+	// terminal: a container init gives its terminal to its program so.
+	Foreground bool
 	// Credential, when set, is the uid, gid and groups the child runs as.
 	Credential *syscall.Credential
 	// Pdeathsig is sent to the child when the thread that started it dies.
@@ -246,6 +251,7 @@ func (r *Reaper) Spawn(cmd Cmd) (*Child, error) {
 			Pgid:       cmd.Pgid,
 			Setctty:    cmd.Setctty,
 			Ctty:       cmd.Ctty,
+			Foreground: cmd.Foreground,
 			Credential: cmd.Credential,
 			Pdeathsig:  cmd.Pdeathsig,
 		},

@@ -1,0 +1,226 @@
+// Package container is ichi's container init: "init [flags] -- PROGRAM
+// [ARGS]", what tini and dumb-init do, with optional supervision of a service
+// directory beside the program.
+//
+// PROGRAM is the main child. It is started through the reaper (so its exit
+// cannot be lost), in a process group of its own, which becomes the terminal's
+// foreground group when init's standard input is its controlling terminal
+// (as tini does). It inherits init's environment and every descriptor init
+// inherited without close-on-exec. Every signal init receives, except SIGCHLD
+// (the reaper's) and SIGTTIN and SIGTTOU (ignored, so that init never stops
+// on the terminal it gave away), is forwarded to PROGRAM, or to its process
+// group with -g. Zombies are reaped: as PID 1 every orphan of the namespace
+// comes to init; otherwise init makes itself a child subreaper and warns when
+// the kernel refuses. When PROGRAM exits, init exits with its status, 128+N
+// when it died of signal N, or 0 for a status named by -e.
+//
+// With a service directory (-S DIR), the services in it are supervised beside
+// PROGRAM by the embedded scanner (internal/svscan), whose catch-all copies
+// the output of services without log/ to init's standard output, each line
+// prefixed with the service's name. When PROGRAM exits, the services are
+// stopped (TERM, then KILL after the stop timeout), their loggers drain their
+// pipes, and init exits with PROGRAM's status. Without PROGRAM, init runs
+// until SIGTERM or SIGINT, then stops everything the same way and exits 0;
+// SIGHUP asks for a rescan.
+//
+// It mounts nothing and sets up no network: that is the runtime's job.
+package container
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ichi-init/ichi/internal/reaper"
+)
+
+// Main is the container role's entry point: args are the words after
+// argv[0], and signals carries every signal init handles (the caller
+// subscribed to them first thing).
+func Main(args []string, signals <-chan os.Signal) int {
+	cfg, err := Parse(args)
+	switch {
+	case errors.Is(err, ErrHelp):
+		fmt.Print(Help)
+		return 0
+	case err != nil:
+		usage(os.Stderr, err)
+		return 100
+	}
+	return Run(cfg, signals, os.Stderr)
+}
+
+// Exit statuses of init itself, as shells use them.
+const (
+	// ExitNotFound: PROGRAM was not found.
+	ExitNotFound = 127
+	// ExitCannotRun: PROGRAM was found but could not be started.
+	ExitCannotRun = 126
+	// ExitTemporary: init could not set itself up (daemontools' 111).
+	ExitTemporary = 111
+)
+
+// Run is the container init with a parsed command line. Messages go to
+// stderr. It returns init's exit status.
+func Run(cfg Config, signals <-chan os.Signal, stderr io.Writer) int {
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(stderr, "init: "+format+"\n", args...)
+	}
+	// The program may own the terminal; init must not be stopped for
+	// touching it.
+	signal.Ignore(syscall.SIGTTIN, syscall.SIGTTOU)
+	if cfg.Pdeathsig != 0 {
+		if err := setPdeathsig(cfg.Pdeathsig); err != nil {
+			logf("fatal: %v", err)
+			return ExitTemporary
+		}
+	}
+	r := reaper.Start(reaper.Options{})
+	if r.Role() == reaper.ChildrenOnly {
+		logf("warning: not PID 1, and the kernel refused to make init a child subreaper: orphans will not be reaped here")
+	}
+	child, code := startProgram(cfg.Program, r, logf)
+	if child == nil {
+		return code
+	}
+	if cfg.Verbose {
+		logf("started %s as pid %d", cfg.Program[0], child.Pid)
+	}
+	st := forward(cfg, child, signals, logf)
+	code = st.Code()
+	if cfg.Verbose {
+		logf("%s %v", cfg.Program[0], st)
+	}
+	if cfg.Remap[code] {
+		code = 0
+	}
+	return code
+}
+
+// forward passes every signal to the program until it exits, and returns its
+// status.
+func forward(cfg Config, child *reaper.Child, signals <-chan os.Signal, logf func(string, ...any)) reaper.Status {
+	for {
+		select {
+		case <-child.Done():
+			return child.Status()
+		case s := <-signals:
+			sig, ok := s.(syscall.Signal)
+			if !ok || sig == syscall.SIGCHLD || sig == syscall.SIGTTIN || sig == syscall.SIGTTOU {
+				continue
+			}
+			send, target := child.Signal, strconv.Itoa(child.Pid)
+			if cfg.Group {
+				send, target = child.SignalGroup, "group "+target
+			}
+			err := send(sig)
+			switch {
+			case errors.Is(err, reaper.ErrReaped), errors.Is(err, syscall.ESRCH):
+				// The program is gone; its status is on its way.
+			case err != nil:
+				logf("warning: forward %v: %v", sig, err)
+			case cfg.Verbose:
+				logf("forwarded %v to %s", sig, target)
+			}
+		}
+	}
+}
+
+// startProgram starts the main child. On failure it reports why and returns
+// the exit status a shell would give.
+func startProgram(argv []string, r *reaper.Reaper, logf func(string, ...any)) (*reaper.Child, int) {
+	path, err := exec.LookPath(argv[0])
+	if err != nil {
+		logf("fatal: %s: %v", argv[0], unwrapExec(err))
+		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
+			return nil, ExitNotFound
+		}
+		return nil, ExitCannotRun
+	}
+	cmd := reaper.Cmd{
+		Path:    path,
+		Args:    argv,
+		Env:     os.Environ(),
+		Files:   inheritedFiles(),
+		Setpgid: true,
+	}
+	if cmd.Files[0] != nil && controllingTerminal(0) {
+		cmd.Foreground, cmd.Ctty = true, 0
+	}
+	c, err := r.Spawn(cmd)
+	if err != nil {
+		logf("fatal: %v", err)
+		if errors.Is(err, syscall.ENOENT) {
+			return nil, ExitNotFound
+		}
+		return nil, ExitCannotRun
+	}
+	return c, 0
+}
+
+// unwrapExec drops exec.Error's repetition of the program's name.
+func unwrapExec(err error) error {
+	var ee *exec.Error
+	if errors.As(err, &ee) {
+		return ee.Err
+	}
+	return err
+}
+
+// inheritedFiles returns init's standard descriptors and every other
+// descriptor it inherited without close-on-exec (a runtime's passed
+// sockets, for instance), at their own numbers. A standard descriptor
+// that is not open stays closed in the program.
+func inheritedFiles() []*os.File {
+	files := []*os.File{os.Stdin, os.Stdout, os.Stderr}
+	for fd := range files {
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
+			files[fd] = nil
+		}
+	}
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return files
+	}
+	for _, e := range ents {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil || fd < 3 {
+			continue
+		}
+		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+		if err != nil || flags&unix.FD_CLOEXEC != 0 {
+			continue // the directory being read, or Go's own
+		}
+		for len(files) <= fd {
+			files = append(files, nil)
+		}
+		files[fd] = os.NewFile(uintptr(fd), "inherited fd "+e.Name())
+	}
+	return files
+}
+
+// controllingTerminal reports whether fd is init's controlling terminal.
+func controllingTerminal(fd int) bool {
+	_, err := unix.IoctlGetInt(fd, unix.TIOCGPGRP)
+	return err == nil
+}
+
+// setPdeathsig asks the kernel to send sig to init when its parent dies, and
+// sends it at once when the parent died before the request.
+func setPdeathsig(sig syscall.Signal) error {
+	ppid := os.Getppid()
+	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(sig), 0, 0, 0); err != nil {
+		return fmt.Errorf("parent death signal %v: %w", sig, err)
+	}
+	if os.Getppid() != ppid {
+		return unix.Kill(os.Getpid(), sig)
+	}
+	return nil
+}

@@ -1,0 +1,347 @@
+package container
+
+// These tests run the real binary (testutil.Ichi) as the container init, as
+// PID 1 of a new PID namespace and as a plain child (a subreaper), as tini's
+// own test suite runs tini.
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ichi-init/ichi/internal/testutil"
+)
+
+// modes are the two ways the init runs: PID 1 of its own PID namespace, or a
+// child of the test (where it makes itself a subreaper).
+var modes = []struct {
+	name  string
+	pidns bool
+}{{"pid1", true}, {"subreaper", false}}
+
+// initProc is a running container init.
+type initProc struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	lines  chan string
+	stdin  io.WriteCloser
+	stderr *bytes.Buffer
+	done   chan struct{}
+}
+
+// startInit starts the ichi binary with args, in a new PID namespace when
+// pidns is set. extra become its descriptors 3, 4, ...
+func startInit(t *testing.T, pidns bool, extra []*os.File, args ...string) *initProc {
+	t.Helper()
+	if pidns {
+		testutil.NeedRoot(t)
+	}
+	cmd := exec.Command(testutil.Ichi(t), args...)
+	if pidns {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID}
+	}
+	cmd.ExtraFiles = extra
+	p := &initProc{t: t, cmd: cmd, lines: make(chan string, 100), stderr: &bytes.Buffer{}, done: make(chan struct{})}
+	cmd.Stderr = p.stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.stdin, err = cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(p.lines)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			p.lines <- sc.Text()
+		}
+	}()
+	go func() {
+		cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	return p
+}
+
+// expect reads the program's next line and fails unless it is want.
+func (p *initProc) expect(want string) {
+	p.t.Helper()
+	select {
+	case got, ok := <-p.lines:
+		if !ok {
+			p.t.Fatalf("output ended, want %q; stderr: %s", want, p.stderr)
+		}
+		if got != want {
+			p.t.Fatalf("program said %q, want %q", got, want)
+		}
+	case <-time.After(10 * time.Second):
+		p.t.Fatalf("no line %q after 10 s; stderr: %s", want, p.stderr)
+	}
+}
+
+// wait waits for init to exit and returns its exit status.
+func (p *initProc) wait() int {
+	p.t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		p.t.Fatalf("init still running after 10 s; stderr: %s", p.stderr)
+	}
+	return p.cmd.ProcessState.ExitCode()
+}
+
+func TestExitStatus(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"exit 0", []string{"--", "sh", "-c", "exit 0"}, 0},
+		{"exit 7", []string{"--", "sh", "-c", "exit 7"}, 7},
+		{"exit 255", []string{"--", "sh", "-c", "exit 255"}, 255},
+		{"TERM", []string{"--", "sh", "-c", "kill -s TERM $$"}, 128 + 15},
+		{"KILL", []string{"--", "sh", "-c", "kill -s KILL $$"}, 128 + 9},
+		{"SEGV", []string{"--", "sh", "-c", "kill -s SEGV $$"}, 128 + 11},
+		{"remap 7", []string{"-e", "7", "--", "sh", "-c", "exit 7"}, 0},
+		{"remap other", []string{"-e", "7", "--", "sh", "-c", "exit 8"}, 8},
+		{"remap signal", []string{"-e", "143", "-e7", "--", "sh", "-c", "kill -s TERM $$"}, 0},
+		{"no --", []string{"-v", "sh", "-c", "exit 4"}, 4},
+		{"not found", []string{"--", "/nonexistent/program"}, ExitNotFound},
+		{"not executable", []string{"--", "/etc/passwd"}, ExitCannotRun},
+		{"bad flag", []string{"-x", "--", "true"}, 100},
+		{"bad code", []string{"-e", "256", "--", "true"}, 100},
+		{"no program", []string{"-g"}, 100},
+		{"help", []string{"--", "--help"}, 0},
+	}
+	for _, m := range modes {
+		for _, tt := range tests {
+			t.Run(m.name+"/"+tt.name, func(t *testing.T) {
+				p := startInit(t, m.pidns, nil, tt.args...)
+				p.stdin.Close()
+				if got := p.wait(); got != tt.want {
+					t.Errorf("init %q exited %d, want %d; stderr: %s", tt.args, got, tt.want, p.stderr)
+				}
+			})
+		}
+	}
+}
+
+func TestHelpListsFlags(t *testing.T) {
+	p := startInit(t, false, nil, "--", "--help")
+	var out []string
+	for l := range p.lines {
+		out = append(out, l)
+	}
+	if code := p.wait(); code != 0 {
+		t.Errorf("help exited %d", code)
+	}
+	text := strings.Join(out, "\n")
+	for _, flag := range []string{"--group", "--remap-exit", "--pdeathsig", "--subreaper"} {
+		if !strings.Contains(text, flag) {
+			t.Errorf("help does not mention %s:\n%s", flag, text)
+		}
+	}
+}
+
+// trapScript traps the forwarded signals and says which it got; TERM ends
+// it with status 42.
+const trapScript = `for s in INT HUP QUIT USR1 USR2 WINCH; do trap "echo got $s" $s; done
+trap 'echo got TERM; kill $p; exit 42' TERM
+sleep 1000 & p=$!
+echo ready
+while :; do wait; done`
+
+func TestForwardsSignals(t *testing.T) {
+	signals := []syscall.Signal{syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH, syscall.SIGTERM}
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			p := startInit(t, m.pidns, nil, "--", "sh", "-c", trapScript)
+			p.expect("ready")
+			for _, sig := range signals {
+				if err := p.cmd.Process.Signal(sig); err != nil {
+					t.Fatal(err)
+				}
+				p.expect("got " + strings.TrimPrefix(sigName(sig), "SIG"))
+			}
+			if code := p.wait(); code != 42 {
+				t.Errorf("init exited %d, want 42; stderr: %s", code, p.stderr)
+			}
+		})
+	}
+}
+
+func sigName(sig syscall.Signal) string {
+	names := map[syscall.Signal]string{
+		syscall.SIGINT: "INT", syscall.SIGHUP: "HUP", syscall.SIGQUIT: "QUIT", syscall.SIGUSR1: "USR1",
+		syscall.SIGUSR2: "USR2", syscall.SIGWINCH: "WINCH", syscall.SIGTERM: "TERM",
+	}
+	return names[sig]
+}
+
+func TestGroupForwarding(t *testing.T) {
+	// The background sleep is in the program's process group: with -g it
+	// gets TERM too, and the trap reports how it died.
+	script := `sleep 1000 & s=$!
+trap 'wait $s; echo "sleep $?"; exit 5' TERM
+echo ready
+wait`
+	p := startInit(t, true, nil, "-g", "--", "sh", "-c", script)
+	p.expect("ready")
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	p.expect("sleep " + strconv.Itoa(128+int(syscall.SIGTERM)))
+	if code := p.wait(); code != 5 {
+		t.Errorf("init exited %d, want 5; stderr: %s", code, p.stderr)
+	}
+}
+
+// childrenOf lists the processes whose parent is pid, with their states.
+func childrenOf(t *testing.T, pid int) map[int]byte {
+	t.Helper()
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kids := map[int]byte{}
+	for _, e := range ents {
+		n, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		i := bytes.LastIndexByte(b, ')')
+		f := strings.Fields(string(b[i+2:]))
+		if ppid, _ := strconv.Atoi(f[1]); ppid == pid {
+			kids[n] = f[0][0]
+		}
+	}
+	return kids
+}
+
+func TestReapsOrphans(t *testing.T) {
+	const n = 100
+	// A subshell forks a reader of fd 3 and exits: the reader is an
+	// orphan, adopted by init (PID 1, or the subreaper). Closing the
+	// pipe's write end makes the readers exit.
+	script := `i=0; while [ $i -lt $0 ]; do (read x <&3 &); i=$((i+1)); done; echo ready; read x; echo bye`
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			pr, pw, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pw.Close()
+			p := startInit(t, m.pidns, []*os.File{pr}, "--", "sh", "-c", script, strconv.Itoa(n))
+			pr.Close()
+			p.expect("ready")
+			initPid := p.cmd.Process.Pid
+			if kids := childrenOf(t, initPid); len(kids) != n+1 {
+				t.Fatalf("init has %d children, want the program and %d orphans", len(kids), n)
+			}
+			pw.Close()
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				kids := childrenOf(t, initPid)
+				if len(kids) == 1 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("10 s after the orphans were told to exit, init still has %d children: %v", len(kids), kids)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			p.stdin.Close()
+			p.expect("bye")
+			if code := p.wait(); code != 0 {
+				t.Errorf("init exited %d; stderr: %s", code, p.stderr)
+			}
+		})
+	}
+}
+
+func TestPassesInheritedDescriptors(t *testing.T) {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	// fd 3 and fd 4 (the same pipe) reach the program.
+	p := startInit(t, false, []*os.File{pw, pw}, "--", "sh", "-c", "echo three >&3; echo four >&4")
+	pw.Close()
+	p.stdin.Close()
+	if code := p.wait(); code != 0 {
+		t.Fatalf("init exited %d; stderr: %s", code, p.stderr)
+	}
+	got, _ := io.ReadAll(pr)
+	if string(got) != "three\nfour\n" {
+		t.Errorf("program wrote %q to its inherited descriptors", got)
+	}
+}
+
+func TestParentDeathSignal(t *testing.T) {
+	// sh starts init with -p USR1 and is killed: init gets USR1 and
+	// forwards it to its program, which says so and exits 3.
+	program := `trap "echo got USR1; exit 3" USR1; echo ready; while :; do sleep 0.05; done`
+	outer := exec.Command("/bin/sh", "-c", `"$0" -p USR1 -- sh -c "$1" & wait`, testutil.Ichi(t), program)
+	out, err := outer.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := outer.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer outer.Wait()
+	lines := bufio.NewScanner(out)
+	if !lines.Scan() || lines.Text() != "ready" {
+		t.Fatalf("program did not start: %q", lines.Text())
+	}
+	outer.Process.Kill()
+	got := make(chan string, 1)
+	go func() {
+		lines.Scan()
+		got <- lines.Text()
+	}()
+	select {
+	case l := <-got:
+		if l != "got USR1" {
+			t.Errorf("after the parent died the program said %q, want %q", l, "got USR1")
+		}
+	case <-time.After(10 * time.Second):
+		t.Errorf("no USR1 reached the program 10 s after init's parent died")
+	}
+}
+
+func TestVerboseNamesForwardedSignals(t *testing.T) {
+	p := startInit(t, false, nil, "-v", "--", "sh", "-c", trapScript)
+	p.expect("ready")
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.expect("got TERM")
+	p.wait()
+	if !strings.Contains(p.stderr.String(), fmt.Sprintf("forwarded %v", syscall.SIGTERM)) {
+		t.Errorf("verbose stderr does not name the forwarded signal:\n%s", p.stderr)
+	}
+}
