@@ -1,0 +1,893 @@
+// Package supervise runs one service directory the way daemontools'
+// supervise and runit's runsv do: it starts ./run, restarts it when it exits
+// (at most once a second), runs ./finish in between, obeys the commands of
+// svc and sv on the control FIFO, and publishes its state in files that
+// daemontools' svstat, svok and svc and runit's sv read.
+//
+// A Supervisor is a goroutine's worth of state, not a process: init runs one
+// per service in-process, and the standalone supervise tool runs one. Its
+// processes are started only through the reaper, which owns wait4.
+//
+// # Files
+//
+// In the service directory DIR it reads run, finish, down, env/ (envdir
+// style, applied to the environment of ./run and ./finish at each start) and
+// notification-fd. It creates DIR/supervise (mode 0700; a symlink to a
+// missing directory is followed and the directory created, as runsv does)
+// holding:
+//
+//	lock      flock()ed for the supervisor's life; a second supervisor fails
+//	control   FIFO (0600): one byte per command, see Control
+//	ok        FIFO (0600) kept open for reading: svok opens it to see that a
+//	          supervisor is running
+//	status    20 bytes, runit's layout whose first 18 are daemontools' (see
+//	          StatusFile); replaced atomically at each change
+//	stat      runit's text state: "run", "down" or "finish", then ", paused",
+//	          ", got TERM", ", want down" or ", want exit"
+//	pid       runit's: the pid of ./run or ./finish and a newline, or empty
+//	ready     ichi's: the TAI64N label of the moment ./run reported ready,
+//	          removed when ./run exits
+//	notify    the systemd-style notification socket (see below)
+//
+// # Lifecycle
+//
+// ./run is started unless DIR/down exists. When it exits and DIR/finish
+// exists, "./finish EXITCODE SIGNAL" runs first, with runit's arguments:
+// the exit code and 0, or -1 and the low byte of the wait status (the signal
+// number, with 128 added when a core was dumped) when ./run was killed. A
+// ./run that cannot be started (missing, not executable) is reported through
+// Config.Logf and counts as an exit with code 111 and status 0, as in runit.
+// Then, if the service is still wanted up, ./run starts again, but never
+// sooner than one second after its previous start.
+//
+// ./run and ./finish get their own session (setsid), so a signal meant for
+// the supervisor's terminal or process group does not reach the service.
+//
+// # Readiness
+//
+// Two conventions report that ./run is ready: s6's notification-fd (a pipe
+// on the descriptor the file names; ./run writes a newline) and systemd's
+// NOTIFY_SOCKET (a datagram "READY=1" from ./run or a process of its
+// session). Readiness shows in State and in supervise/ready.
+package supervise
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/ichi-init/ichi/internal/reaper"
+	"github.com/ichi-init/ichi/internal/tai64n"
+	"golang.org/x/sys/unix"
+)
+
+// DefaultKillAfter is how long Shutdown waits after TERM before it sends KILL.
+const DefaultKillAfter = 10 * time.Second
+
+// Throttle is the shortest time between two starts of ./run.
+const Throttle = time.Second
+
+// Config describes one supervised service directory.
+type Config struct {
+	// Dir is the service directory (or the log/ subdirectory of one, for
+	// an external logger). Messages name it as given.
+	Dir string
+	// Reaper starts and reaps ./run and ./finish. Required.
+	Reaper *reaper.Reaper
+	// Stdin, Stdout and Stderr become descriptors 0, 1 and 2 of ./run and
+	// ./finish; nil means /dev/null.
+	Stdin, Stdout, Stderr *os.File
+	// Env is the base environment of ./run and ./finish; nil means the
+	// supervisor's own (os.Environ()). DIR/env/ is applied on top of it.
+	Env []string
+	// Logf receives the supervisor's own messages (a service that cannot
+	// start, a status file that cannot be written). nil discards them.
+	Logf func(format string, args ...any)
+	// KillAfter is how long Shutdown and a cancelled Run wait after TERM
+	// before they send KILL. Zero means DefaultKillAfter.
+	KillAfter time.Duration
+}
+
+// State is a snapshot of a supervisor.
+type State struct {
+	// Pid is the pid of ./run, or of ./finish while it runs; 0 when down.
+	Pid int
+	// Up is true while ./run is running.
+	Up bool
+	// Finishing is true while ./finish is running.
+	Finishing bool
+	// Since is when ./run last started, or when the service last went
+	// down (the time supervise/status holds).
+	Since time.Time
+	// Want is 'u' (restart ./run when it exits), 'd' (keep it down) or
+	// 'o' (once: started, not restarted).
+	Want byte
+	// Paused is true after svc -p until svc -c or the next start.
+	Paused bool
+	// Exiting is true after svc -x or Shutdown: the supervisor ends when
+	// the service is down.
+	Exiting bool
+	// Ready is true once the running ./run reported readiness.
+	Ready      bool
+	ReadySince time.Time
+	// Restarts counts the starts of ./run after the first.
+	Restarts uint64
+	// LastExit is how ./run last ended (zero before it first ended).
+	LastExit reaper.Status
+}
+
+// Supervisor supervises one service directory. Create it with New, then call
+// Run once.
+type Supervisor struct {
+	cfg        Config
+	name       string // Dir as given, for messages
+	dir        string // absolute
+	sdir       string // dir/supervise
+	baseEnv    []string
+	killAfter  time.Duration
+	lockFD     int
+	okFD       int
+	control    *os.File
+	notify     *net.UnixConn
+	notifyAddr string
+
+	cmds       chan byte
+	readyCh    chan readyEvent
+	shutdownCh chan struct{}
+	shutdown   sync.Once
+	quit       chan struct{} // closed when the loop ends: goroutines stop sending
+	done       chan struct{} // closed when everything is released
+	release1   sync.Once
+	wg         sync.WaitGroup
+
+	mu      sync.Mutex
+	started bool
+	snap    State
+
+	// Owned by the loop (and by New before it).
+	run, finish  *reaper.Child
+	want         byte
+	paused       bool
+	gotTerm      bool
+	exiting      bool
+	stopping     bool // Shutdown or cancelled context: KILL after killAfter
+	since        time.Time
+	lastStart    time.Time
+	gen          uint64 // starts of ./run so far
+	restarts     uint64
+	lastExit     reaper.Status
+	ready        bool
+	readySince   time.Time
+	notifyPipe   *os.File
+	throttle     *time.Timer
+	killTimer    *time.Timer
+	publishedPid int
+}
+
+var (
+	devNullOnce sync.Once
+	devNull     *os.File
+	devNullErr  error
+)
+
+// null returns /dev/null, opened once for every supervisor of the process.
+func null() (*os.File, error) {
+	devNullOnce.Do(func() { devNull, devNullErr = os.OpenFile(os.DevNull, os.O_RDWR, 0) })
+	return devNull, devNullErr
+}
+
+// New prepares the service directory: it creates DIR/supervise, takes its
+// lock, creates the control and ok FIFOs and the notification socket, and
+// writes the status files. It starts nothing; Run does.
+func New(cfg Config) (*Supervisor, error) {
+	if cfg.Reaper == nil {
+		return nil, errors.New("supervise: Config.Reaper is nil")
+	}
+	abs, err := filepath.Abs(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("unable to chdir to %s: %w", cfg.Dir, err)
+	}
+	if fi, err := os.Stat(abs); err != nil {
+		return nil, fmt.Errorf("unable to chdir to %s: %w", cfg.Dir, unwrapPath(err))
+	} else if !fi.IsDir() {
+		return nil, fmt.Errorf("unable to chdir to %s: %w", cfg.Dir, syscall.ENOTDIR)
+	}
+	s := &Supervisor{
+		cfg:        cfg,
+		name:       cfg.Dir,
+		dir:        abs,
+		sdir:       filepath.Join(abs, "supervise"),
+		baseEnv:    cfg.Env,
+		killAfter:  cfg.KillAfter,
+		lockFD:     -1,
+		okFD:       -1,
+		cmds:       make(chan byte, 32),
+		readyCh:    make(chan readyEvent),
+		shutdownCh: make(chan struct{}),
+		quit:       make(chan struct{}),
+		done:       make(chan struct{}),
+		want:       'u',
+	}
+	if s.baseEnv == nil {
+		s.baseEnv = os.Environ()
+	}
+	if s.killAfter <= 0 {
+		s.killAfter = DefaultKillAfter
+	}
+	if _, err := os.Stat(filepath.Join(abs, "down")); err == nil {
+		s.want = 'd'
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("unable to stat %s/down: %w", cfg.Dir, unwrapPath(err))
+	}
+	if err := s.open(); err != nil {
+		s.closeFiles()
+		return nil, err
+	}
+	s.since = time.Now()
+	s.publish()
+	return s, nil
+}
+
+// open creates and opens the files of DIR/supervise.
+func (s *Supervisor) open() error {
+	if err := makeSuperviseDir(s.sdir); err != nil {
+		return fmt.Errorf("unable to create %s/supervise: %w", s.name, err)
+	}
+	lock := filepath.Join(s.sdir, "lock")
+	fd, err := unix.Open(lock, unix.O_WRONLY|unix.O_APPEND|unix.O_CREAT|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return fmt.Errorf("unable to acquire %s/supervise/lock: %w", s.name, err)
+	}
+	s.lockFD = fd
+	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		if err == unix.EWOULDBLOCK {
+			return fmt.Errorf("unable to acquire %s/supervise/lock: %w", s.name, ErrLocked)
+		}
+		return fmt.Errorf("unable to acquire %s/supervise/lock: %w", s.name, err)
+	}
+
+	control := filepath.Join(s.sdir, "control")
+	if err := makeFIFO(control); err != nil {
+		return fmt.Errorf("unable to create %s/supervise/control: %w", s.name, err)
+	}
+	// Read and write: the FIFO always has a writer, so reads never see end
+	// of file, and svc's non-blocking open for writing always finds a reader.
+	// Non-blocking, so that the Go poller waits for it and Close interrupts
+	// a pending Read.
+	fd, err = unix.Open(control, unix.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("unable to read %s/supervise/control: %w", s.name, err)
+	}
+	s.control = os.NewFile(uintptr(fd), control)
+
+	if err := unix.Unlink(filepath.Join(s.sdir, "ready")); err != nil && err != unix.ENOENT {
+		return fmt.Errorf("unable to remove %s/supervise/ready: %w", s.name, err)
+	}
+	s.notifyAddr = notifySocketAddr(s.dir)
+	if c, err := listenNotify(s.notifyAddr); err != nil {
+		s.logf("%s: no NOTIFY_SOCKET readiness: unable to bind %s: %v", s.name, s.notifyAddr, err)
+		s.notifyAddr = ""
+	} else {
+		s.notify = c
+	}
+
+	ok := filepath.Join(s.sdir, "ok")
+	if err := makeFIFO(ok); err != nil {
+		return fmt.Errorf("unable to create %s/supervise/ok: %w", s.name, err)
+	}
+	fd, err = unix.Open(ok, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("unable to read %s/supervise/ok: %w", s.name, err)
+	}
+	s.okFD = fd
+	return nil
+}
+
+// ErrLocked is the cause of New's error when another supervisor holds the
+// lock; its text is daemontools' word for EWOULDBLOCK.
+var ErrLocked = errors.New("temporary failure")
+
+// makeSuperviseDir creates dir with mode 0700. When dir is a symlink to a
+// directory that does not exist yet, it creates the target, as runsv does
+// for supervise directories kept on a tmpfs.
+func makeSuperviseDir(dir string) error {
+	err := os.Mkdir(dir, 0o700)
+	if err == nil || !errors.Is(err, os.ErrExist) {
+		return unwrapPath(err)
+	}
+	fi, err := os.Stat(dir)
+	if err == nil {
+		if !fi.IsDir() {
+			return syscall.ENOTDIR
+		}
+		return nil
+	}
+	target, lerr := os.Readlink(dir)
+	if lerr != nil {
+		return unwrapPath(err)
+	}
+	if !filepath.IsAbs(target) {
+		target = filepath.Join(filepath.Dir(dir), target)
+	}
+	return unwrapPath(os.Mkdir(target, 0o700))
+}
+
+// makeFIFO creates a FIFO with mode 0600 unless name already is one.
+func makeFIFO(name string) error {
+	err := unix.Mkfifo(name, 0o600)
+	if err == nil {
+		return nil
+	}
+	if err != unix.EEXIST {
+		return err
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(name, &st); err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFIFO {
+		return errors.New("exists and is not a FIFO")
+	}
+	return nil
+}
+
+// unwrapPath strips the *PathError around an errno: messages name the file
+// themselves.
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+func (s *Supervisor) logf(format string, args ...any) {
+	if s.cfg.Logf != nil {
+		s.cfg.Logf(format, args...)
+	}
+}
+
+// closeFiles closes what open opened; the lock goes last.
+func (s *Supervisor) closeFiles() {
+	if s.control != nil {
+		s.control.Close()
+	}
+	if s.notify != nil {
+		s.notify.Close()
+		if s.notifyAddr != "" && s.notifyAddr[0] != '@' {
+			os.Remove(s.notifyAddr)
+		}
+	}
+	if s.okFD >= 0 {
+		unix.Close(s.okFD)
+	}
+	if s.lockFD >= 0 {
+		unix.Close(s.lockFD)
+	}
+}
+
+// State returns a snapshot of the supervisor.
+func (s *Supervisor) State() State {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.snap
+}
+
+// Done is closed when the supervisor has ended and released its files.
+func (s *Supervisor) Done() <-chan struct{} { return s.done }
+
+// Control gives the supervisor a command, as a byte written to
+// supervise/control does. The commands are daemontools' and runit's:
+//
+//	u  up: start ./run if it is not running; restart it when it exits
+//	d  down: send TERM then CONT to ./run; do not restart it
+//	o  once: start ./run if it is not running; do not restart it
+//	x  exit: end the supervisor as soon as the service is down (it does
+//	   not stop the service: use "dx", or Shutdown)
+//	p  pause: send STOP;  c  continue: send CONT
+//	h  HUP, a  ALRM, i  INT, t  TERM, k  KILL, q  QUIT, 1  USR1, 2  USR2
+//
+// Signals go to ./run only, and only while it runs. Unknown bytes are
+// ignored. Control does not wait for the command to take effect.
+func (s *Supervisor) Control(cmd byte) {
+	select {
+	case s.cmds <- cmd:
+	case <-s.quit:
+	}
+}
+
+// Shutdown stops the service as "svc -dx" does, sends KILL to whatever
+// still runs after Config.KillAfter, and returns when Run has returned (at
+// once when Run was never called).
+func (s *Supervisor) Shutdown() {
+	s.mu.Lock()
+	if !s.started {
+		s.started = true
+		s.mu.Unlock()
+		s.releaseAll()
+		return
+	}
+	s.mu.Unlock()
+	s.shutdown.Do(func() { close(s.shutdownCh) })
+	<-s.done
+}
+
+// Run supervises the service until it is told to exit (svc -x, Shutdown)
+// and the service is down, or until ctx is cancelled, which stops the
+// service as Shutdown does. It returns nil after an orderly end; it may be
+// called once.
+func (s *Supervisor) Run(ctx context.Context) error {
+	s.mu.Lock()
+	if s.started {
+		s.mu.Unlock()
+		return fmt.Errorf("supervise %s: Run called twice or after Shutdown", s.name)
+	}
+	s.started = true
+	s.mu.Unlock()
+	defer s.releaseAll()
+
+	s.wg.Add(1)
+	go s.readControl()
+	if s.notify != nil {
+		s.wg.Add(1)
+		go s.readNotifySocket(s.notify)
+	}
+	if s.want != 'd' {
+		s.startRun()
+	}
+	ctxDone := ctx.Done()
+	shutdownCh := s.shutdownCh
+	for {
+		if s.exiting && s.run == nil && s.finish == nil {
+			return nil
+		}
+		var childDone <-chan struct{}
+		switch {
+		case s.run != nil:
+			childDone = s.run.Done()
+		case s.finish != nil:
+			childDone = s.finish.Done()
+		}
+		var throttleC, killC <-chan time.Time
+		if s.throttle != nil {
+			throttleC = s.throttle.C
+		}
+		if s.killTimer != nil {
+			killC = s.killTimer.C
+		}
+		select {
+		case <-ctxDone:
+			ctxDone = nil
+			s.stop()
+		case <-shutdownCh:
+			shutdownCh = nil
+			s.stop()
+		case b := <-s.cmds:
+			s.command(b)
+		case <-childDone:
+			s.childExited()
+		case <-throttleC:
+			s.throttle = nil
+			if s.want != 'd' && !s.exiting {
+				s.startRun()
+			}
+		case <-killC:
+			s.killTimer = nil
+			s.signalAny(syscall.SIGKILL)
+		case ev := <-s.readyCh:
+			s.readiness(ev)
+		}
+	}
+}
+
+// releaseAll stops the reader goroutines, waits for them, and closes every
+// file; then Done is closed.
+func (s *Supervisor) releaseAll() {
+	s.release1.Do(func() {
+		close(s.quit)
+		s.closeNotifyPipe()
+		s.closeFiles() // interrupts the readers' pending reads
+		s.wg.Wait()
+		if s.throttle != nil {
+			s.throttle.Stop()
+			s.throttle = nil
+		}
+		if s.killTimer != nil {
+			s.killTimer.Stop()
+			s.killTimer = nil
+		}
+		close(s.done)
+	})
+}
+
+// readControl passes each byte written to supervise/control to the loop.
+func (s *Supervisor) readControl() {
+	defer s.wg.Done()
+	var buf [32]byte
+	for {
+		n, err := s.control.Read(buf[:])
+		for _, b := range buf[:n] {
+			select {
+			case s.cmds <- b:
+			case <-s.quit:
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// command carries out one control byte.
+func (s *Supervisor) command(b byte) {
+	switch b {
+	case 'u', 'o':
+		if s.stopping {
+			return // Shutdown wins over a late "up"
+		}
+		s.want = b
+		s.publish()
+		if s.run == nil && s.finish == nil && s.throttle == nil {
+			s.startRun()
+		}
+	case 'd':
+		s.want = 'd'
+		s.cancelThrottle()
+		if s.run != nil {
+			s.run.Signal(syscall.SIGTERM)
+			s.run.Signal(syscall.SIGCONT)
+			s.gotTerm = true
+			s.paused = false
+		}
+		s.publish()
+	case 'x':
+		s.exiting = true
+		s.publish()
+	case 'p':
+		s.paused = true
+		s.signalRun(syscall.SIGSTOP)
+		s.publish()
+	case 'c':
+		s.paused = false
+		s.signalRun(syscall.SIGCONT)
+		s.publish()
+	case 't':
+		if s.run != nil {
+			s.run.Signal(syscall.SIGTERM)
+			s.gotTerm = true
+			s.publish()
+		}
+	case 'k':
+		s.signalRun(syscall.SIGKILL)
+	case 'h':
+		s.signalRun(syscall.SIGHUP)
+	case 'a':
+		s.signalRun(syscall.SIGALRM)
+	case 'i':
+		s.signalRun(syscall.SIGINT)
+	case 'q':
+		s.signalRun(syscall.SIGQUIT)
+	case '1':
+		s.signalRun(syscall.SIGUSR1)
+	case '2':
+		s.signalRun(syscall.SIGUSR2)
+	}
+}
+
+// stop begins Shutdown: down, exit, TERM and CONT now, KILL after killAfter.
+func (s *Supervisor) stop() {
+	s.stopping = true
+	s.exiting = true
+	s.want = 'd'
+	s.cancelThrottle()
+	if s.run != nil {
+		s.run.Signal(syscall.SIGTERM)
+		s.run.Signal(syscall.SIGCONT)
+		s.gotTerm = true
+		s.paused = false
+	}
+	s.armKill()
+	s.publish()
+}
+
+// armKill starts the KILL deadline while stopping and something runs.
+func (s *Supervisor) armKill() {
+	if s.stopping && s.killTimer == nil && (s.run != nil || s.finish != nil) {
+		s.killTimer = time.NewTimer(s.killAfter)
+	}
+}
+
+func (s *Supervisor) signalRun(sig syscall.Signal) {
+	if s.run != nil {
+		s.run.Signal(sig)
+	}
+}
+
+func (s *Supervisor) signalAny(sig syscall.Signal) {
+	switch {
+	case s.run != nil:
+		s.run.Signal(sig)
+	case s.finish != nil:
+		s.finish.Signal(sig)
+	}
+}
+
+func (s *Supervisor) cancelThrottle() {
+	if s.throttle != nil {
+		s.throttle.Stop()
+		s.throttle = nil
+	}
+}
+
+// startRun starts ./run, or arms the throttle when the last start was less
+// than a second ago. It reports whether it published the new state.
+func (s *Supervisor) startRun() bool {
+	if s.run != nil || s.finish != nil {
+		return false
+	}
+	now := time.Now()
+	if !s.lastStart.IsZero() {
+		if wait := s.lastStart.Add(Throttle).Sub(now); wait > 0 {
+			if s.throttle == nil {
+				s.throttle = time.NewTimer(wait)
+			}
+			return false
+		}
+	}
+	s.lastStart = now
+	s.gen++
+	if s.gen > 1 {
+		s.restarts++
+	}
+	env, err := applyEnvDir(s.baseEnv, filepath.Join(s.dir, "env"))
+	if err != nil {
+		s.logf("%s: %v", s.name, err)
+	}
+	if s.notifyAddr != "" {
+		env = withEnv(env, "NOTIFY_SOCKET", s.notifyAddr)
+	}
+	files, err := s.stdio()
+	if err != nil {
+		s.logf("unable to start %s/run: %v", s.name, err)
+		return s.runGone(reaper.Status{WaitStatus: 111 << 8})
+	}
+	var pipeR, pipeW *os.File
+	if n, err := notificationFD(s.dir); err != nil {
+		s.logf("%s: readiness not watched: %v", s.name, err)
+	} else if n > 0 {
+		if pipeR, pipeW, err = os.Pipe(); err != nil {
+			s.logf("%s: readiness not watched: pipe: %v", s.name, err)
+		} else {
+			for len(files) <= n {
+				files = append(files, nil)
+			}
+			files[n] = pipeW
+		}
+	}
+	c, err := s.cfg.Reaper.Spawn(reaper.Cmd{
+		Path:   "./run",
+		Args:   []string{"./run"},
+		Env:    env,
+		Dir:    s.dir,
+		Files:  files,
+		Setsid: true,
+	})
+	if pipeW != nil {
+		pipeW.Close()
+	}
+	if err != nil {
+		if pipeR != nil {
+			pipeR.Close()
+		}
+		s.logf("unable to start %s/run: %v", s.name, unwrapSpawn(err))
+		return s.runGone(reaper.Status{WaitStatus: 111 << 8})
+	}
+	s.run = c
+	s.paused = false
+	s.gotTerm = false
+	s.since = now
+	if pipeR != nil {
+		s.notifyPipe = pipeR
+		s.wg.Add(1)
+		go s.readNotificationPipe(pipeR, s.gen)
+	}
+	s.publish()
+	return true
+}
+
+// unwrapSpawn keeps the errno of a failed Spawn: the message names the file.
+func unwrapSpawn(err error) error {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return errno
+	}
+	return err
+}
+
+// stdio returns descriptors 0, 1 and 2 for ./run and ./finish.
+func (s *Supervisor) stdio() ([]*os.File, error) {
+	files := make([]*os.File, 3, 4)
+	for i, f := range []*os.File{s.cfg.Stdin, s.cfg.Stdout, s.cfg.Stderr} {
+		if f == nil {
+			n, err := null()
+			if err != nil {
+				return nil, err
+			}
+			f = n
+		}
+		files[i] = f
+	}
+	return files, nil
+}
+
+// childExited handles the end of ./run or ./finish.
+func (s *Supervisor) childExited() {
+	if s.run != nil {
+		st := s.run.Status()
+		s.run = nil
+		s.runGone(st)
+		return
+	}
+	s.finish = nil
+	s.down()
+}
+
+// runGone handles the end of ./run (or its failure to start, as exit 111):
+// readiness ends, ./finish runs if it exists, else the service is down. It
+// reports whether it published the new state.
+func (s *Supervisor) runGone(st reaper.Status) bool {
+	s.lastExit = st
+	s.gotTerm = false
+	s.closeNotifyPipe()
+	if s.ready {
+		s.ready = false
+		s.readySince = time.Time{}
+		if err := unix.Unlink(filepath.Join(s.sdir, "ready")); err != nil && err != unix.ENOENT {
+			s.logf("unable to remove %s/supervise/ready: %v", s.name, err)
+		}
+	}
+	if s.startFinish(st) {
+		return true
+	}
+	return s.down()
+}
+
+// startFinish runs "./finish EXITCODE SIGNAL" if DIR/finish exists.
+func (s *Supervisor) startFinish(st reaper.Status) bool {
+	if _, err := os.Stat(filepath.Join(s.dir, "finish")); err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			s.logf("unable to stat %s/finish: %v", s.name, unwrapPath(err))
+		}
+		return false
+	}
+	code := strconv.Itoa(st.ExitStatus())
+	if st.Signaled() {
+		code = "-1"
+	}
+	low := strconv.Itoa(int(uint32(st.WaitStatus) & 0xff))
+	files, err := s.stdio()
+	if err != nil {
+		s.logf("unable to start %s/finish: %v", s.name, err)
+		return false
+	}
+	env, err := applyEnvDir(s.baseEnv, filepath.Join(s.dir, "env"))
+	if err != nil {
+		s.logf("%s: %v", s.name, err)
+	}
+	c, err := s.cfg.Reaper.Spawn(reaper.Cmd{
+		Path:   "./finish",
+		Args:   []string{"./finish", code, low},
+		Env:    env,
+		Dir:    s.dir,
+		Files:  files,
+		Setsid: true,
+	})
+	if err != nil {
+		s.logf("unable to start %s/finish: %v", s.name, unwrapSpawn(err))
+		return false
+	}
+	s.finish = c
+	s.armKill()
+	s.publish()
+	return true
+}
+
+// down records that nothing runs, then restarts ./run if it is wanted up.
+func (s *Supervisor) down() bool {
+	s.since = time.Now()
+	if s.killTimer != nil {
+		s.killTimer.Stop()
+		s.killTimer = nil
+	}
+	if s.want == 'u' && !s.exiting && s.startRun() {
+		return true
+	}
+	s.publish()
+	return true
+}
+
+// readiness handles a notification; a stale one (an earlier ./run's pipe,
+// a datagram from outside the service) is ignored.
+func (s *Supervisor) readiness(ev readyEvent) {
+	if s.run == nil || s.ready {
+		return
+	}
+	if ev.gen != 0 {
+		if ev.gen != s.gen {
+			return
+		}
+		s.closeNotifyPipe()
+	} else if ev.pid != s.run.Pid {
+		if sid, err := unix.Getsid(ev.pid); err != nil || sid != s.run.Pid {
+			return
+		}
+	}
+	s.ready = true
+	s.readySince = time.Now()
+	if err := replaceFile(s.sdir, "ready", append(tai64n.Append(nil, s.readySince), '\n')); err != nil {
+		s.logf("%s: %v", s.name, err)
+	}
+	s.publish()
+}
+
+func (s *Supervisor) closeNotifyPipe() {
+	if s.notifyPipe != nil {
+		s.notifyPipe.Close()
+		s.notifyPipe = nil
+	}
+}
+
+// publish writes supervise/status, pid and stat, and the State snapshot.
+func (s *Supervisor) publish() {
+	pid, state := 0, StateDown
+	switch {
+	case s.run != nil:
+		pid, state = s.run.Pid, StateRun
+	case s.finish != nil:
+		pid, state = s.finish.Pid, StateFinish
+	}
+	status := StatusFile{
+		When:    s.since,
+		Pid:     pid,
+		Paused:  s.paused,
+		WantUp:  s.want == 'u',
+		GotTerm: s.gotTerm,
+		State:   state,
+	}.Marshal()
+	if err := replaceFile(s.sdir, "status", status[:]); err != nil {
+		s.logf("%s: %v", s.name, err)
+	}
+	if pid != s.publishedPid || s.snap.Since.IsZero() {
+		if err := replaceFile(s.sdir, "pid", pidText(pid)); err != nil {
+			s.logf("%s: %v", s.name, err)
+		} else {
+			s.publishedPid = pid
+		}
+	}
+	if err := replaceFile(s.sdir, "stat", statText(state, s.paused, s.gotTerm, s.want != 'u', s.exiting)); err != nil {
+		s.logf("%s: %v", s.name, err)
+	}
+	s.mu.Lock()
+	s.snap = State{
+		Pid:        pid,
+		Up:         state == StateRun,
+		Finishing:  state == StateFinish,
+		Since:      s.since,
+		Want:       s.want,
+		Paused:     s.paused,
+		Exiting:    s.exiting,
+		Ready:      s.ready,
+		ReadySince: s.readySince,
+		Restarts:   s.restarts,
+		LastExit:   s.lastExit,
+	}
+	s.mu.Unlock()
+}
