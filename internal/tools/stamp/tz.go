@@ -23,10 +23,13 @@ const zoneDir = "/usr/share/zoneinfo"
 //     "CET-1CEST,M3.5.0,M10.5.0/3", "<+0330>-3:30");
 //   - failing that, UTC.
 //
-// Known differences from the C library: a POSIX string with a DST name but
-// no rule uses the rule "M3.2.0,M11.1.0" for every year, where glibc uses
-// the transitions of its posixrules file before 2007; a malformed POSIX
-// string gives UTC, where glibc may apply the part it could read; leap
+// Known differences from the C library, all outside the dates of real logs:
+// glibc applies a POSIX string's DST rules to years before 1970 as if they
+// were 1970, and computes them with an overflowing int for years after about
+// 5.8 million, where ichi applies the rules as written; a POSIX string with
+// a DST name but no rule uses "M3.2.0,M11.1.0" for every year, where glibc
+// uses the transitions of its posixrules file before 2007; a malformed
+// POSIX string gives UTC, where glibc may apply the part it could read; leap
 // seconds in "right/" zone files are ignored.
 func Location(tz string, set bool) *time.Location {
 	if !set {
