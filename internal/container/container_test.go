@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ichi-init/ichi/internal/testutil"
 )
 
@@ -343,5 +345,63 @@ func TestVerboseNamesForwardedSignals(t *testing.T) {
 	p.wait()
 	if !strings.Contains(p.stderr.String(), fmt.Sprintf("forwarded %v", syscall.SIGTERM)) {
 		t.Errorf("verbose stderr does not name the forwarded signal:\n%s", p.stderr)
+	}
+}
+
+// openPty returns a new pseudo-terminal's master and slave.
+func openPty(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		testutil.Missing(t, "no pseudo-terminals: %v", err)
+	}
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatalf("unlock pty: %v", err)
+	}
+	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatalf("pty number: %v", err)
+	}
+	s, err := os.OpenFile("/dev/pts/"+strconv.Itoa(n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, s
+}
+
+func TestProgramGetsTheTerminal(t *testing.T) {
+	// init's stdin is its controlling terminal: the program runs in its
+	// own process group, which becomes the terminal's foreground group
+	// (fields 5 and 8 of /proc/self/stat: pgrp and tpgid).
+	master, slave := openPty(t)
+	defer master.Close()
+	script := `read -r pid comm state ppid pgrp session tty tpgid rest </proc/self/stat; echo "pgid=$pgrp tpgid=$tpgid pid=$pid"`
+	cmd := exec.Command(testutil.Ichi(t), "--", "sh", "-c", script)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	slave.Close()
+	out := make(chan string, 1)
+	go func() {
+		b, _ := io.ReadAll(master) // EIO once every slave is closed
+		out <- string(b)
+	}()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("init: %v", err)
+	}
+	var got string
+	select {
+	case got = <-out:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no output on the terminal")
+	}
+	var pgid, tpgid, pid int
+	if _, err := fmt.Sscanf(strings.TrimSpace(got), "pgid=%d tpgid=%d pid=%d", &pgid, &tpgid, &pid); err != nil {
+		t.Fatalf("program said %q: %v", got, err)
+	}
+	if pgid != pid || tpgid != pgid {
+		t.Errorf("program pid %d in group %d, terminal's foreground group %d: want all equal", pid, pgid, tpgid)
 	}
 }
