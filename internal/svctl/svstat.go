@@ -36,10 +36,14 @@ func svstat(argv []string, out, stderr io.Writer, now func() time.Time) int {
 	defer orig.Close()
 	w := flushTo(out)
 	var line []byte
+	// One buffer for every directory, as in daemontools: a status file
+	// that cannot be read (a directory, say) leaves the previous one's
+	// bytes, or zeros, and svstat prints those.
+	var raw [svstatus.DaemontoolsSize]byte
 	for _, dir := range argv[min(1, len(argv)):] {
 		line = append(line[:0], dir...)
 		line = append(line, ": "...)
-		cerr, berr := inDir(orig, dir, func() { line = statusLine(line, now()) })
+		cerr, berr := inDir(orig, dir, func() { line = statusLine(line, &raw, now()) })
 		if cerr != nil {
 			line = append(line, "unable to chdir: "...)
 			line = append(line, errstr.Of(cerr)...)
@@ -56,8 +60,9 @@ func svstat(argv []string, out, stderr io.Writer, now func() time.Time) int {
 }
 
 // statusLine appends the state of the service in the working directory to b,
-// in svstat's words, with now as the current time.
-func statusLine(b []byte, now time.Time) []byte {
+// in svstat's words, with now as the current time. It reads the status file
+// into raw.
+func statusLine(b []byte, raw *[svstatus.DaemontoolsSize]byte, now time.Time) []byte {
 	normallyUp := false
 	if _, err := os.Stat("down"); err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
@@ -79,16 +84,13 @@ func statusLine(b []byte, now time.Time) []byte {
 		return append(append(b, "unable to open supervise/status: "...), errstr.Of(err)...)
 	}
 	// daemontools reads once, up to its 18 bytes; runit's two extra bytes
-	// do not change the line.
-	var raw [svstatus.DaemontoolsSize]byte
+	// do not change the line. A failed read (-1) passes daemontools'
+	// unsigned size check, so it reports what the buffer holds.
 	n, err := f.Read(raw[:])
 	f.Close()
-	if n < len(raw) {
-		why := "bad format"
-		if err != nil && !errors.Is(err, io.EOF) {
-			why = errstr.Of(err)
-		}
-		return append(append(b, "unable to read supervise/status: "...), why...)
+	failed := err != nil && !errors.Is(err, io.EOF)
+	if n < len(raw) && !failed {
+		return append(b, "unable to read supervise/status: bad format"...)
 	}
 	st, _ := svstatus.Decode(raw[:])
 	return appendStatus(b, st, normallyUp, now)
@@ -96,12 +98,7 @@ func statusLine(b []byte, now time.Time) []byte {
 
 // appendStatus appends svstat's words for st to b.
 func appendStatus(b []byte, st svstatus.Status, normallyUp bool, now time.Time) []byte {
-	// Seconds only, as daemontools' tai_unpack reads them; a change in the
-	// future counts as now.
-	secs := uint64(0)
-	if d := now.Unix() - st.Since.Unix(); d > 0 {
-		secs = uint64(d)
-	}
+	secs := elapsed(st.Since, now)
 	if st.Pid != 0 {
 		b = append(b, "up (pid "...)
 		b = strconv.AppendUint(b, uint64(uint32(st.Pid)), 10)
@@ -128,4 +125,18 @@ func appendStatus(b []byte, st svstatus.Status, normallyUp bool, now time.Time) 
 		b = append(b, ", want down"...)
 	}
 	return b
+}
+
+// elapsed returns the seconds from since to now as daemontools' svstat
+// computes them: TAI64 seconds only, a change in the future counting as
+// now, and the difference passed through a double (tai_approx), which
+// rounds differences above 2^53 seconds.
+func elapsed(since, now time.Time) uint64 {
+	const offset = uint64(1)<<62 + 10
+	from := uint64(since.Unix()) + offset
+	to := uint64(now.Unix()) + offset
+	if to < from {
+		return 0
+	}
+	return uint64(float64(to - from))
 }
