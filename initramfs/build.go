@@ -182,6 +182,16 @@ func (im *Image) addService(s Service) error {
 			}
 		}
 	}
+	if s.Multilog != "" {
+		if err := im.AddFile(dir+"/log/multilog", 0o644, []byte(s.Multilog+"\n")); err != nil {
+			return err
+		}
+	}
+	if s.NotificationFD != 0 {
+		if err := im.AddFile(dir+"/notification-fd", 0o644, []byte(fmt.Sprintf("%d\n", s.NotificationFD))); err != nil {
+			return err
+		}
+	}
 	if s.Down {
 		if err := im.AddFile(dir+"/down", 0o644, nil); err != nil {
 			return err

@@ -282,7 +282,8 @@ func TestTreeOverRoot(t *testing.T) {
 	os.WriteFile(filepath.Join(svc, "supervise/status"), make([]byte, 20), 0o644)
 	im, err := Build(Spec{
 		Files:    []File{{Src: src, Dst: "/"}},
-		Services: []Service{{Name: "web", Dir: svc, LogRun: "#!/bin/sh\nexec multilog t ./main\n", Down: true}},
+		Services: []Service{{Name: "web", Dir: svc, LogRun: "#!/bin/sh\nexec multilog t ./main\n", Down: true},
+			{Name: "db", Run: "#!/bin/sh\n", Multilog: "t ./main", NotificationFD: 3}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -295,6 +296,12 @@ func TestTreeOverRoot(t *testing.T) {
 	}
 	if l, err := im.Readlink("/etc/conf-link"); err != nil || l != "app/conf" {
 		t.Errorf("symlink: %q %v", l, err)
+	}
+	if b, _ := im.ReadFile("/service/db/log/multilog"); string(b) != "t ./main\n" {
+		t.Errorf("log/multilog = %q", b)
+	}
+	if b, _ := im.ReadFile("/service/db/notification-fd"); string(b) != "3\n" {
+		t.Errorf("notification-fd = %q", b)
 	}
 	for _, p := range []string{"/service/web/run", "/service/web/log/run", "/service/web/down"} {
 		if !im.Has(p) {

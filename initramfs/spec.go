@@ -89,6 +89,14 @@ type Service struct {
 	// Run, Finish and LogRun are the contents of run, finish and
 	// log/run, written with mode 0755 when not empty.
 	Run, Finish, LogRun string
+	// Multilog, when not empty, is the content of log/multilog: the
+	// arguments of the logger ichi runs in-process for the service, e.g.
+	// "t ./main" (log/main relative to log/).
+	Multilog string
+	// NotificationFD, when not zero, is written to notification-fd: the
+	// descriptor on which ./run writes a newline when it is ready (s6's
+	// convention, which ichi's supervisor follows).
+	NotificationFD int
 	// Down, when true, creates the down file: the service is not started
 	// at boot.
 	Down bool
