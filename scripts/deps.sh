@@ -7,7 +7,8 @@ set -eu
 cd "$(dirname "$0")/.."
 
 packages="qemu-system-x86 daemontools runit s6 tini dumb-init busybox-static
-ucspi-tcp crun iproute2 dnsmasq-base e2fsprogs hyperfine kmod"
+ucspi-tcp crun iproute2 dnsmasq-base e2fsprogs hyperfine kmod
+libgnutls-dane0 libidn12"
 
 missing=""
 for p in $packages; do
@@ -58,4 +59,16 @@ fi
 if [ ! -f "$kdir/modules/modules.dep" ]; then
 	echo "deps: depmod $(cat "$kdir/version")"
 	/sbin/depmod -b "$kdir/root" "$(cat "$kdir/version")"
+fi
+
+# The mail appliance's SMTP server: Debian's exim, unpacked (not installed, so
+# no daemon starts on this machine) into .cache/exim; its shared libraries
+# are the packages above.
+edir=.cache/exim
+if [ ! -x "$edir/root/usr/sbin/exim4" ]; then
+	echo "deps: fetching exim4-daemon-light"
+	rm -rf "$edir" && mkdir -p "$edir/deb"
+	(cd "$edir/deb" && apt-get download exim4-daemon-light) ||
+		{ apt_update && (cd "$edir/deb" && apt-get download exim4-daemon-light); }
+	dpkg-deb -x "$edir"/deb/*.deb "$edir/root"
 fi
