@@ -1,0 +1,279 @@
+// Package machine is ichi as PID 1 of a machine: it boots (early mounts,
+// console, kernel command line, kernel modules and coldplug, /etc/fstab,
+// host name, network), supervises the service directory, waits for a signal
+// asking for the end, and shuts down in the order that loses nothing.
+//
+// PID 1 must never exit and never panic (the kernel would panic): every
+// step's failure is printed and the boot goes on; a panic in the boot is
+// caught and ends in an emergency shell on the console (/bin/sh), or, when
+// there is none, in waiting for a halt, poweroff or reboot signal while
+// still reaping.
+package machine
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ichi-init/ichi/internal/boot/cmdline"
+	"github.com/ichi-init/ichi/internal/boot/mount"
+	"github.com/ichi-init/ichi/internal/boot/power"
+	"github.com/ichi-init/ichi/internal/boot/shutdown"
+	"github.com/ichi-init/ichi/internal/kmod"
+	"github.com/ichi-init/ichi/internal/netconf"
+	"github.com/ichi-init/ichi/internal/reaper"
+	"golang.org/x/sys/unix"
+)
+
+// Paths the machine reads.
+const (
+	Fstab        = "/etc/fstab"
+	HostnameFile = "/etc/hostname"
+	SysDevices   = "/sys/devices"
+	Console      = "/dev/console"
+	Shell        = "/bin/sh"
+)
+
+// machine is the state of one run of PID 1.
+type machine struct {
+	signals <-chan os.Signal
+	out     io.Writer
+	reaper  *reaper.Reaper
+	cl      *cmdline.Cmdline
+	dhcp    *netconf.DHCPClient
+	start   StartSupervisor
+	sup     Supervisor
+}
+
+// NewMain returns the machine role's entry point (for cmd/init), which
+// supervises the service directory with start; nil means that this build
+// has no supervision, and the machine runs no services. The entry point
+// gets every signal init handles on signals. It does not return while the
+// machine runs; it returns only if reboot(2) itself fails and no further
+// signal comes.
+func NewMain(start StartSupervisor) func(args []string, signals <-chan os.Signal) int {
+	return func(args []string, signals <-chan os.Signal) int {
+		m := &machine{signals: signals, out: os.Stdout, start: start}
+		m.logf("ichi: booting as PID %d", os.Getpid())
+		if !m.guard("boot", m.boot) {
+			m.emergency()
+		}
+		m.run()
+		return 111
+	}
+}
+
+func (m *machine) logf(format string, args ...any) {
+	fmt.Fprintf(m.out, format+"\n", args...)
+}
+
+func (m *machine) debugf(format string, args ...any) {
+	if m.cl != nil && m.cl.Debug {
+		m.logf(format, args...)
+	}
+}
+
+// warn prints every error of a joined error on its own line.
+func (m *machine) warn(step string, err error) {
+	if err == nil {
+		return
+	}
+	for _, line := range strings.Split(err.Error(), "\n") {
+		m.logf("ichi: warning: %s: %s", step, line)
+	}
+}
+
+// guard runs fn and turns a panic into a printed stack and false.
+func (m *machine) guard(what string, fn func()) (ok bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			m.logf("ichi: fatal: %s: panic: %v\n%s", what, r, debug.Stack())
+			ok = false
+		}
+	}()
+	fn()
+	return true
+}
+
+// step runs one boot step and prints how long it took in debug mode.
+func (m *machine) step(name string, fn func() error) {
+	t := time.Now()
+	err := fn()
+	m.warn(name, err)
+	m.debugf("ichi: %s (%v)", name, time.Since(t).Round(time.Microsecond))
+}
+
+func (m *machine) boot() {
+	m.step("early mounts", func() error {
+		_, err := mount.MountEarly("/", mount.EarlyMounts)
+		return err
+	})
+	m.step("console", func() error { return mount.AttachConsole(Console) })
+	m.reaper = reaper.Start(reaper.Options{})
+	// Ctrl-alt-del becomes SIGINT to init instead of an instant reboot.
+	m.step("ctrl-alt-del", func() error { return unix.Reboot(unix.LINUX_REBOOT_CMD_CAD_OFF) })
+	m.step("kernel command line", func() (err error) {
+		m.cl, err = cmdline.Read()
+		return err
+	})
+	m.step("kernel modules", m.modules)
+	m.step("fstab", func() error {
+		mounted, err := mount.MountFstab(Fstab)
+		if len(mounted) > 0 {
+			m.logf("ichi: mounted %s", strings.Join(mounted, " "))
+		}
+		return err
+	})
+	var ip netconf.IPParam
+	m.step("ip=", func() (err error) {
+		ip, err = netconf.ParseIP(m.cl.IP)
+		return err
+	})
+	m.step("hostname", func() error { return setHostname(m.cl.Hostname, ip.Hostname, HostnameFile, m.logf) })
+	m.step("network", func() error { return m.network(ip) })
+	m.step("supervision", func() (err error) {
+		if m.start == nil {
+			return fmt.Errorf("this build has no service scanner: %s is not supervised", m.cl.ServiceDir)
+		}
+		m.sup, err = m.start(m.reaper, m.cl.ServiceDir, m.out, m.logf)
+		return err
+	})
+}
+
+func (m *machine) modules() error {
+	dir, err := kmod.DefaultDir()
+	if err != nil {
+		return err
+	}
+	mods, lerr := kmod.ReadModulesLoad(kmod.ModulesLoadDirs)
+	mods = append(m.cl.ModulesLoad, mods...)
+	if _, err := os.Stat(dir); os.IsNotExist(err) && len(mods) == 0 {
+		m.debugf("ichi: no %s: no modules", dir)
+		return lerr
+	}
+	ix, err := kmod.Load(dir)
+	if err != nil {
+		return err
+	}
+	l := &kmod.Loader{Index: ix}
+	errs := []error{lerr, l.LoadAll(mods)}
+	if m.cl.Coldplug {
+		loaded, err := l.Coldplug(SysDevices, 5)
+		if len(loaded) > 0 {
+			m.logf("ichi: coldplug: %s", strings.Join(loaded, " "))
+		}
+		errs = append(errs, err)
+	}
+	return joinErrs(errs)
+}
+
+func (m *machine) network(ip netconf.IPParam) error {
+	if err := netconf.LoopbackUp(); err != nil {
+		return err
+	}
+	switch ip.Method {
+	case netconf.Static:
+		a, err := netconf.ApplyStatic(ip, netconf.ResolvConf, 5*time.Second)
+		if err == nil {
+			m.logf("ichi: network: %s", a)
+		}
+		return err
+	case netconf.DHCP:
+		m.dhcp = netconf.StartDHCP(netconf.DHCPOptions{
+			Device: ip.Device, LinkWait: 5 * time.Second, Hostname: ip.Hostname,
+			Logf: func(f string, a ...any) { m.logf("ichi: "+f, a...) },
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), m.cl.DHCPTimeout)
+		defer cancel()
+		if _, err := m.dhcp.WaitBound(ctx); err != nil {
+			return fmt.Errorf("%w (boot goes on; the client keeps trying)", err)
+		}
+	}
+	return nil
+}
+
+// run waits for signals: SIGHUP rescans the services, the power signals
+// shut down. It never returns unless reboot(2) fails and then no signal
+// comes at all.
+func (m *machine) run() {
+	for sig := range m.signals {
+		s, ok := sig.(syscall.Signal)
+		if !ok {
+			continue
+		}
+		if s == syscall.SIGHUP && m.sup != nil {
+			m.sup.Rescan()
+			continue
+		}
+		action, ok := power.ForSignal(s)
+		if !ok {
+			m.debugf("ichi: signal %v ignored", s)
+			continue
+		}
+		m.guard("shutdown", func() { m.shutdown(action) })
+		m.logf("ichi: reboot(2) failed; send another signal to try again")
+	}
+}
+
+func (m *machine) shutdown(action power.Action) {
+	timeout := cmdline.DefaultShutdownTimeout
+	if m.cl != nil {
+		timeout = m.cl.ShutdownTimeout
+	}
+	if m.dhcp != nil {
+		m.dhcp.Stop()
+		m.dhcp = nil
+	}
+	steps := shutdown.Steps{ServiceTimeout: timeout, KillTimeout: timeout, Console: m.out}
+	if m.sup != nil {
+		steps.StopServices = m.sup.StopServices
+		steps.DrainLoggers = m.sup.DrainLoggers
+	}
+	if err := shutdown.Run(steps, action); err != nil {
+		m.logf("ichi: reboot(2) %s: %v", action, err)
+	}
+}
+
+// emergency starts a shell on the console after a fatal boot error and
+// waits for it; without a shell, it returns at once to wait for a signal.
+func (m *machine) emergency() {
+	if m.reaper == nil {
+		m.reaper = reaper.Start(reaper.Options{})
+	}
+	con, err := os.OpenFile(Console, os.O_RDWR, 0)
+	if err != nil {
+		m.logf("ichi: no console for an emergency shell (%v); waiting for halt, poweroff or reboot", err)
+		return
+	}
+	defer con.Close()
+	if _, err := os.Stat(Shell); err != nil {
+		m.logf("ichi: no %s for an emergency shell; waiting for halt, poweroff or reboot", Shell)
+		return
+	}
+	m.logf("ichi: starting an emergency shell; when it exits, init waits for halt, poweroff or reboot")
+	c, err := m.reaper.Spawn(reaper.Cmd{Path: Shell, Args: []string{"sh"}, Env: []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/", "TERM=linux"},
+		Dir: "/", Files: []*os.File{con, con, con}, Setsid: true, Setctty: true, Ctty: 0})
+	if err != nil {
+		m.logf("ichi: emergency shell: %v", err)
+		return
+	}
+	<-c.Done()
+}
+
+func joinErrs(errs []error) error {
+	var parts []string
+	for _, e := range errs {
+		if e != nil {
+			parts = append(parts, e.Error())
+		}
+	}
+	if len(parts) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s", strings.Join(parts, "\n"))
+}
