@@ -65,9 +65,13 @@ func (p pair) compare(t *testing.T, dir string, args ...string) result {
 // dir/supervise with the control and ok FIFOs and holds both open for
 // reading until the test ends. Control returns what tools wrote to control.
 type fakeSupervisor struct {
-	dir     string
-	control *os.File
+	dir         string
+	control, ok *os.File
 }
+
+// stop closes the fake supervisor's end of supervise/ok, as a supervisor
+// that exits does.
+func (f *fakeSupervisor) stop() { f.ok.Close() }
 
 func newFake(t *testing.T, dir string) *fakeSupervisor {
 	t.Helper()
@@ -89,8 +93,7 @@ func newFake(t *testing.T, dir string) *fakeSupervisor {
 		t.Cleanup(func() { f.Close() })
 		return f
 	}
-	open("ok")
-	return &fakeSupervisor{dir: dir, control: open("control")}
+	return &fakeSupervisor{dir: dir, ok: open("ok"), control: open("control")}
 }
 
 // commands returns the bytes written to supervise/control so far.
@@ -134,9 +137,10 @@ func serviceDir(t *testing.T, parent, name, script string) string {
 	return dir
 }
 
-// startSupervisor runs the reference supervisor prog (daemontools'
-// supervise or runit's runsv) on dir in a process group of its own, which
-// the test's cleanup kills whole, the service included.
+// startSupervisor runs the supervisor prog (daemontools' supervise, runit's
+// runsv or ichi's supervise tool) on dir in a process group of its own. The
+// test's cleanup tells it to stop the service and exit (svc -dxk), and kills
+// the whole group if it has not exited within 10 seconds.
 func startSupervisor(t *testing.T, prog, dir string) {
 	t.Helper()
 	cmd := exec.Command(prog, dir)
@@ -147,9 +151,22 @@ func startSupervisor(t *testing.T, prog, dir string) {
 		t.Fatal(err)
 	}
 	pgid := cmd.Process.Pid
-	t.Cleanup(func() {
-		syscall.Kill(-pgid, syscall.SIGKILL)
+	exited := make(chan struct{})
+	go func() {
 		cmd.Wait()
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		if fd, err := openFIFOWrite(filepath.Join(dir, "supervise", "control")); err == nil {
+			writeBlocking(fd, []byte("dxk"))
+			unix.Close(fd)
+		}
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			syscall.Kill(-pgid, syscall.SIGKILL)
+			<-exited
+		}
 		if t.Failed() && errb.Len() > 0 {
 			t.Logf("%s %s said: %s", prog, dir, errb.String())
 		}

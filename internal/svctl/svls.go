@@ -206,15 +206,14 @@ func Inspect(name, dir string, now time.Time) Service {
 		s.State = "down"
 	}
 
-	h, ichi, err := svstatus.ReadHistory(dir)
+	h, known, err := svstatus.ReadHistory(dir)
 	if err != nil {
 		return s.fail("read supervise/ichi", err)
 	}
-	if !ichi {
-		return s
+	if known {
+		s.Restarts = &h.Restarts
 	}
-	s.Restarts = &h.Restarts
-	if h.Exited {
+	if known && h.Exited {
 		s.LastExit = &Exit{Code: h.Code}
 		if h.Signal != 0 {
 			s.LastExit = &Exit{Code: 128 + h.Signal, Signal: unix.SignalName(syscall.Signal(h.Signal))}
@@ -223,23 +222,42 @@ func Inspect(name, dir string, now time.Time) Service {
 			}
 		}
 	}
-	ready := false
 	at, ok, err := svstatus.ReadReady(dir)
 	if err != nil {
 		return s.fail("read supervise/ready", err)
 	}
-	if ok && st.Up() && !at.Before(st.Since) {
-		ready = true
+	ready := ok && st.Up() && !at.Before(st.Since)
+	if ready {
 		s.ReadySince = &at
 	}
-	s.Ready = &ready
+	// Only ichi's supervisor reports readiness: "no" is known only there.
+	if ready || known || ichiSupervisor(dir) {
+		s.Ready = &ready
+	}
 	return s
 }
 
-// fail marks s as unreadable because of err while doing what.
+// ichiSupervisor reports whether the supervisor of dir is ichi's, from the
+// files only it creates: the history file, or the notification socket.
+func ichiSupervisor(dir string) bool {
+	for _, name := range []string{svstatus.HistoryFile, "notify"} {
+		if _, err := os.Lstat(svstatus.Path(dir, name)); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// fail marks s as unreadable because of err while doing what. An error
+// without an errno is a file's bad content.
 func (s Service) fail(what string, err error) Service {
 	s.State = "error"
-	s.Error = what + ": " + errstr.Of(err)
+	why := "bad format"
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		why = errstr.Errno(errno)
+	}
+	s.Error = what + ": " + why
 	return s
 }
 
