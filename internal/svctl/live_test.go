@@ -47,15 +47,21 @@ var liveSteps = []liveStep{
 	{args: []string{"-dxk"}, supervise: "DIR: supervise not running"},
 }
 
-// TestLive drives Debian's daemontools supervise and runit's runsv with
-// Debian's svc on one service and ichi's svc on an identical one, and after
+// TestLive drives Debian's daemontools supervise, runit's runsv and ichi's
+// supervise with Debian's svc on one service and ichi's svc on an identical
+// one, and after
 // each command compares what Debian's svstat and ichi's say about both,
 // pids and seconds normalised, and what Debian's svok and ichi's return.
 func TestLive(t *testing.T) {
 	svc, svstat, svok := tools(t, "svc"), tools(t, "svstat"), tools(t, "svok")
-	for _, prog := range []string{"supervise", "runsv"} {
+	for _, prog := range []string{"supervise", "runsv", "ichi"} {
 		t.Run(prog, func(t *testing.T) {
-			path := testutil.Need(t, prog)
+			var path string
+			if prog == "ichi" {
+				path = testutil.ToolLink(t, "supervise")
+			} else {
+				path = testutil.Need(t, prog)
+			}
 			root := t.TempDir()
 			const script = "trap '' TERM\nexec sleep 300"
 			a := serviceDir(t, root, "a", script)
@@ -64,7 +70,7 @@ func TestLive(t *testing.T) {
 			startSupervisor(t, path, b)
 			for i, step := range liveSteps {
 				want := step.supervise
-				if prog == "runsv" && step.runsv != "" {
+				if prog != "supervise" && step.runsv != "" {
 					want = step.runsv
 				}
 				if step.prepare != nil {
