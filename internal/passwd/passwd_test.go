@@ -3,12 +3,13 @@ package passwd
 import (
 	"bytes"
 	"errors"
-	"github.com/ichi-init/ichi/internal/testutil"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ichi-init/ichi/internal/testutil"
 )
 
 const sample = `root:x:0:0:root:/root:/bin/bash

@@ -362,4 +362,3 @@ func TestStampToolsErrors(t *testing.T) {
 		}
 	}
 }
-
