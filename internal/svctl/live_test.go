@@ -30,7 +30,8 @@ func removeDown(dirs ...string) {
 }
 
 // liveSteps walk a service through every state svstat names. The service
-// ignores TERM, so that svc -d leaves it up and wanted down until svc -k.
+// ignores TERM, so that svc -d leaves it up and wanted down until svc -k,
+// and HUP, so that svc -h does not restart it behind the test's back.
 var liveSteps = []liveStep{
 	{args: nil, supervise: "DIR: up (pid N) N seconds"},
 	{args: []string{"-p"}, supervise: "DIR: up (pid N) N seconds, paused"},
@@ -63,7 +64,7 @@ func TestLive(t *testing.T) {
 				path = testutil.Need(t, prog)
 			}
 			root := t.TempDir()
-			const script = "trap '' TERM\nexec sleep 300"
+			const script = "trap '' TERM HUP\nexec sleep 300"
 			a := serviceDir(t, root, "a", script)
 			b := serviceDir(t, root, "b", script)
 			startSupervisor(t, path, a)
