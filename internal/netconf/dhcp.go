@@ -12,6 +12,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // DHCPOptions configure a DHCP client.
@@ -158,6 +159,7 @@ func (c *DHCPClient) fail(err error) {
 }
 
 func (c *DHCPClient) run(ctx context.Context) {
+	waitEntropy()
 	backoff := time.Second
 	var link netlink.Link
 	for ctx.Err() == nil {
@@ -383,5 +385,20 @@ func sleep(ctx context.Context, d time.Duration) bool {
 		return true
 	case <-ctx.Done():
 		return false
+	}
+}
+
+// waitEntropy blocks until the kernel's random generator is ready. The DHCP
+// library draws its transaction ids with getrandom(GRND_NONBLOCK) in a busy
+// loop, and a non-blocking call never starts the kernel's jitter entropy
+// collection: early in a boot without a hardware RNG (a QEMU guest under
+// TCG) that loop can spin for minutes. A blocking getrandom does start it
+// (Linux 5.18 and later), and returns within about a second.
+func waitEntropy() {
+	var b [1]byte
+	for {
+		if _, err := unix.Getrandom(b[:], 0); err != unix.EINTR {
+			return
+		}
 	}
 }
