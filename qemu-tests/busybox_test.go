@@ -109,3 +109,30 @@ func TestBusyboxGuest(t *testing.T) {
 		t.Errorf("console after poweroff does not show the power-down:\n%s", console)
 	}
 }
+
+// TestKernelPanicEndsVM: when the guest's init exits, the kernel panics;
+// vmtest kills QEMU at once and a pending wait fails with the panic on the
+// console instead of running out its timeout.
+func TestKernelPanicEndsVM(t *testing.T) {
+	t.Parallel()
+	vm := vmtest.Start(t, vmtest.Options{
+		NoAgent: true,
+		Append:  []string{"rdinit=/guest-init"},
+		Timeout: 2 * time.Minute,
+		Spec: initramfs.Spec{
+			Files: []initramfs.File{{Dst: "/guest-init", Mode: 0o755, Data: []byte("#!/bin/sh\necho guest-init: giving up\nexit 1\n")}},
+		},
+	})
+	_, err := vm.WaitConsole("this line never comes", 100*time.Second)
+	if err == nil {
+		t.Fatal("WaitConsole matched a line the guest never writes")
+	}
+	for _, want := range []string{"kernel panic", "Attempted to kill init", "guest-init: giving up"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	if _, err := vm.Wait(30 * time.Second); err != nil {
+		t.Errorf("QEMU still runs after the panic: %v", err)
+	}
+}

@@ -78,6 +78,8 @@ type VM struct {
 	agentMu   sync.Mutex
 	agentUp   bool
 	stopTimer *time.Timer
+	panicOnce sync.Once
+	panicKill *time.Timer
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 }
@@ -265,7 +267,10 @@ func (vm *VM) readConsole(stdout io.Reader, sink io.Writer) {
 		if n > 0 {
 			sink.Write(buf[:n])
 			if vm.console.panicked() {
-				vm.kill()
+				// QEMU exits by itself after the panic message
+				// (panic=-1, -no-reboot); the grace lets the
+				// message arrive whole if it does not.
+				vm.panicOnce.Do(func() { vm.panicKill = time.AfterFunc(panicGrace, vm.kill) })
 			}
 		}
 		if err != nil {
@@ -295,6 +300,10 @@ func (vm *VM) dialAgent(sock string) (net.Conn, error) {
 	}
 }
 
+// panicGrace is how long QEMU may print after a kernel panic before it is
+// killed.
+const panicGrace = 2 * time.Second
+
 // kill ends QEMU at once.
 func (vm *VM) kill() {
 	if vm.cmd.Process != nil {
@@ -309,6 +318,9 @@ func (vm *VM) Close() error {
 		vm.stopTimer.Stop()
 		vm.kill()
 		vm.wg.Wait()
+		if vm.panicKill != nil {
+			vm.panicKill.Stop()
+		}
 		if vm.agent != nil {
 			vm.agent.Close()
 		}
@@ -400,7 +412,12 @@ func (vm *VM) WaitConsole(pattern string, timeout time.Duration) (string, error)
 			return line, nil
 		}
 		if vm.console.panicked() {
-			return "", vm.failure(fmt.Sprintf("waiting for console %q: kernel panic", pattern), "")
+			// Let the rest of the panic message arrive.
+			select {
+			case <-vm.exited:
+			case <-time.After(panicGrace + time.Second):
+			}
+			return "", vm.failure(fmt.Sprintf("waiting for console %q", pattern), "")
 		}
 		select {
 		case <-changed:
