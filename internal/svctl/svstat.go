@@ -1,9 +1,7 @@
 package svctl
 
 import (
-	"errors"
 	"io"
-	"io/fs"
 	"os"
 	"strconv"
 	"time"
@@ -63,9 +61,11 @@ func svstat(argv []string, out, stderr io.Writer, now func() time.Time) int {
 // in svstat's words, with now as the current time. It reads the status file
 // into raw.
 func statusLine(b []byte, raw *[svstatus.DaemontoolsSize]byte, now time.Time) []byte {
+	// Raw system calls: svstat may report on thousands of directories.
 	normallyUp := false
-	if _, err := os.Stat("down"); err != nil {
-		if !errors.Is(err, fs.ErrNotExist) {
+	var st unix.Stat_t
+	if err := unix.Stat("down", &st); err != nil {
+		if err != unix.ENOENT {
 			return append(append(b, "unable to stat down: "...), errstr.Of(err)...)
 		}
 		normallyUp = true
@@ -79,21 +79,30 @@ func statusLine(b []byte, raw *[svstatus.DaemontoolsSize]byte, now time.Time) []
 	}
 	unix.Close(fd)
 
-	f, err := os.Open("supervise/status")
+	fd, err = unix.Open("supervise/status", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return append(append(b, "unable to open supervise/status: "...), errstr.Of(err)...)
 	}
 	// daemontools reads once, up to its 18 bytes; runit's two extra bytes
 	// do not change the line. A failed read (-1) passes daemontools'
 	// unsigned size check, so it reports what the buffer holds.
-	n, err := f.Read(raw[:])
-	f.Close()
-	failed := err != nil && !errors.Is(err, io.EOF)
-	if n < len(raw) && !failed {
+	n, err := readOnce(fd, raw[:])
+	unix.Close(fd)
+	if n < len(raw) && err == nil {
 		return append(b, "unable to read supervise/status: bad format"...)
 	}
-	st, _ := svstatus.Decode(raw[:])
-	return appendStatus(b, st, normallyUp, now)
+	status, _ := svstatus.Decode(raw[:])
+	return appendStatus(b, status, normallyUp, now)
+}
+
+// readOnce is one read(2), retried only when interrupted.
+func readOnce(fd int, b []byte) (int, error) {
+	for {
+		n, err := unix.Read(fd, b)
+		if err != unix.EINTR {
+			return max(n, 0), err
+		}
+	}
 }
 
 // appendStatus appends svstat's words for st to b.
