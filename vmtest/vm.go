@@ -383,8 +383,11 @@ func (vm *VM) failure(what, extra string) error {
 		fmt.Fprintf(&b, " (QEMU exited: %v)", vm.exitErr)
 	}
 	fmt.Fprintf(&b, "\n--- console, last %d lines ---\n%s\n", tailLines, vm.console.tail(tailLines))
-	if q := strings.TrimSpace(vm.qemuErr.String()); q != "" && vm.Exited() {
-		fmt.Fprintf(&b, "--- QEMU's stderr ---\n%s\n", lastLines(q, tailLines))
+	// QEMU's stderr is complete, and no longer written, once it exited.
+	if vm.Exited() {
+		if q := strings.TrimSpace(vm.qemuErr.String()); q != "" {
+			fmt.Fprintf(&b, "--- QEMU's stderr ---\n%s\n", lastLines(q, tailLines))
+		}
 	}
 	if extra != "" {
 		b.WriteString(extra)
