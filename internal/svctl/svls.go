@@ -60,7 +60,10 @@ type Service struct {
 
 // Exit is how the last ./run ended.
 type Exit struct {
-	Code   int    `json:"code"`
+	// Code is the exit code, or 128 plus the signal's number when a
+	// signal killed ./run, as a shell reports it.
+	Code int `json:"code"`
+	// Signal is the name of the signal that killed ./run ("SIGKILL").
 	Signal string `json:"signal,omitempty"`
 }
 
