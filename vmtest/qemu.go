@@ -55,6 +55,12 @@ type Machine struct {
 	// AgentSocket, when set, is the Unix socket QEMU listens on for the
 	// guest agent's virtio serial port (named vmagent.PortName).
 	AgentSocket string
+	// Disks are raw disk images attached as virtio disks, in order:
+	// /dev/vda, /dev/vdb, ...
+	Disks []string
+	// MonitorSocket, when set, is the Unix socket QEMU listens on for its
+	// human monitor (sendkey, system_powerdown, ...).
+	MonitorSocket string
 	// Interactive puts the console and QEMU's monitor on the terminal
 	// (ctrl-a x quits) instead of a plain stdio console.
 	Interactive bool
@@ -86,6 +92,12 @@ func (m Machine) Command() (string, []string) {
 		net += fmt.Sprintf(",hostfwd=tcp:127.0.0.1:%d-:%d", f.HostPort, f.GuestPort)
 	}
 	args = append(args, "-netdev", net, "-device", "virtio-net-pci,netdev=net0")
+	for _, d := range m.Disks {
+		args = append(args, "-drive", "file="+d+",if=virtio,format=raw")
+	}
+	if m.MonitorSocket != "" {
+		args = append(args, "-monitor", "unix:"+m.MonitorSocket+",server=on,wait=off")
+	}
 	if m.AgentSocket != "" {
 		args = append(args,
 			"-device", "virtio-serial-pci",

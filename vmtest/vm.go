@@ -60,6 +60,9 @@ type Options struct {
 	PoweroffCommand string
 	// Console, when not nil, receives the console as it arrives.
 	Console io.Writer
+	// Disks are raw disk images (see MakeDisk) attached as virtio disks,
+	// /dev/vda first. The VM writes to them; they outlive it.
+	Disks []string
 }
 
 // VM is a running guest.
@@ -69,6 +72,7 @@ type VM struct {
 	dir       string
 	image     *initramfs.Image
 	forwards  []Forward
+	monitor   string // QEMU's monitor socket
 	cmd       *exec.Cmd
 	console   *console
 	qemuErr   bytes.Buffer // QEMU's own stderr
@@ -212,12 +216,16 @@ func start(opts Options, dir string, spec initramfs.Spec, im *initramfs.Image, i
 	}
 	sock := filepath.Join(dir, "agent.sock")
 	os.Remove(sock)
+	vm.monitor = filepath.Join(dir, "monitor.sock")
+	os.Remove(vm.monitor)
 	m := Machine{
-		Kernel:   spec.Kernel.Image,
-		Initrd:   initrd,
-		Append:   append(DefaultAppend(opts.Append), opts.Append...),
-		Memory:   opts.Memory,
-		Forwards: vm.forwards,
+		Kernel:        spec.Kernel.Image,
+		Initrd:        initrd,
+		Append:        append(DefaultAppend(opts.Append), opts.Append...),
+		Memory:        opts.Memory,
+		Forwards:      vm.forwards,
+		Disks:         opts.Disks,
+		MonitorSocket: vm.monitor,
 	}
 	// The agent's port is always there: a guest whose init is not ichi
 	// may start the agent itself.

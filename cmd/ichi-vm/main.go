@@ -18,6 +18,10 @@
 //	-file SRC:DST       copy a file or a directory tree
 //	-module NAME        add a kernel module with its dependencies
 //	-port HOST:GUEST    forward 127.0.0.1:HOST to the guest's TCP port GUEST
+//	-disk IMG[:SIZE]    attach the raw disk image IMG as the next virtio disk
+//	                    (/dev/vda first); when IMG does not exist and SIZE
+//	                    is given ("256M"), it is made first, an empty ext4
+//	                    file system, and kept for the next boots
 //	-append WORDS       more kernel command line words
 //	-memory SIZE        guest memory (256M)
 //	-kernel DIR         kernel directory (vmlinuz, modules, version); default
@@ -144,7 +148,7 @@ func (l listFlag) Set(s string) error {
 type config struct {
 	base                              string
 	services, programs, files         []value
-	modules, ports                    []value
+	modules, ports, disks             []value
 	appendWords, memory, kernel, init string
 	output, applianceDir              string
 	agent, verbose                    bool
@@ -159,6 +163,7 @@ func (c *config) flags(sub string) *flag.FlagSet {
 	fs.Var(listFlag{c.base, &c.files}, "file", "SRC:DST file or directory to copy")
 	fs.Var(listFlag{c.base, &c.modules}, "module", "kernel module to add")
 	fs.Var(listFlag{c.base, &c.ports}, "port", "HOST:GUEST TCP port to forward")
+	fs.Var(listFlag{c.base, &c.disks}, "disk", "IMG[:SIZE] raw disk image (made as ext4 of SIZE when missing)")
 	fs.StringVar(&c.appendWords, "append", "", "more kernel command line words")
 	fs.StringVar(&c.memory, "memory", "256M", "guest memory")
 	fs.StringVar(&c.kernel, "kernel", "", "kernel directory (vmlinuz, modules, version)")
@@ -179,6 +184,7 @@ func (c *config) merge(top *config) *config {
 	out.files = append(out.files, top.files...)
 	out.modules = append(out.modules, top.modules...)
 	out.ports = append(out.ports, top.ports...)
+	out.disks = append(out.disks, top.disks...)
 	out.appendWords = strings.TrimSpace(out.appendWords + " " + top.appendWords)
 	for _, p := range []struct{ dst, src *string }{{&out.kernel, &top.kernel}, {&out.init, &top.init}, {&out.output, &top.output}} {
 		if *p.src != "" {
@@ -329,7 +335,12 @@ func (c *config) execute(buildOnly bool, stdin io.Reader, stdout, stderr io.Writ
 	if buildOnly {
 		return 0, nil
 	}
+	disks, err := c.makeDisks(stderr)
+	if err != nil {
+		return 111, err
+	}
 	m := vmtest.Machine{
+		Disks:       disks,
 		Kernel:      spec.Kernel.Image,
 		Initrd:      out,
 		Append:      append(vmtest.DefaultAppend(strings.Fields(c.appendWords)), strings.Fields(c.appendWords)...),
@@ -354,6 +365,29 @@ func (c *config) execute(buildOnly bool, stdin io.Reader, stdout, stderr io.Writ
 		return 111, fmt.Errorf("%s: %w", prog, err)
 	}
 	return 0, nil
+}
+
+// makeDisks returns the paths of the -disk images, making those that do
+// not exist yet when the flag gives their size.
+func (c *config) makeDisks(stderr io.Writer) ([]string, error) {
+	var paths []string
+	for _, v := range c.disks {
+		img, size, _ := strings.Cut(v.s, ":")
+		img = rel(v, img)
+		if _, err := os.Stat(img); errors.Is(err, os.ErrNotExist) && size != "" {
+			if err := os.MkdirAll(filepath.Dir(img), 0o755); err != nil {
+				return nil, fmt.Errorf("-disk %s: %w", v.s, err)
+			}
+			if err := vmtest.MakeDisk(img, size, ""); err != nil {
+				return nil, err
+			}
+			fmt.Fprintf(stderr, "%s: made %s (ext4, %s)\n", name, img, size)
+		} else if err != nil {
+			return nil, fmt.Errorf("-disk %s: %w", v.s, err)
+		}
+		paths = append(paths, img)
+	}
+	return paths, nil
 }
 
 // isTerminal reports whether r is a terminal.
