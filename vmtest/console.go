@@ -99,3 +99,31 @@ func lastLines(s string, n int) string {
 	}
 	return s[i+1:]
 }
+
+// aroundPanic returns the console from before lines ahead of the kernel
+// panic's line to after lines from it, or "" when there was no panic. A
+// panic's stack trace would push its first line, the one that says why,
+// out of a plain tail.
+func (c *console) aroundPanic(before, after int) string {
+	c.mu.Lock()
+	if c.panicAt < 0 {
+		c.mu.Unlock()
+		return ""
+	}
+	all, at := c.buf.String(), c.panicAt
+	c.mu.Unlock()
+	start := strings.LastIndexByte(all[:at], '\n') + 1
+	for n := 0; n < before && start > 0; n++ {
+		start = strings.LastIndexByte(all[:start-1], '\n') + 1
+	}
+	end := at
+	for n := 0; n < after; n++ {
+		j := strings.IndexByte(all[end:], '\n')
+		if j < 0 {
+			end = len(all)
+			break
+		}
+		end += j + 1
+	}
+	return strings.TrimRight(strings.ReplaceAll(all[start:end], "\r", ""), "\n")
+}

@@ -390,7 +390,11 @@ func (vm *VM) failure(what, extra string) error {
 	} else if vm.Exited() {
 		fmt.Fprintf(&b, " (QEMU exited: %v)", vm.exitErr)
 	}
-	fmt.Fprintf(&b, "\n--- console, last %d lines ---\n%s\n", tailLines, vm.console.tail(tailLines))
+	if p := vm.console.aroundPanic(10, tailLines); p != "" {
+		fmt.Fprintf(&b, "\n--- console around the kernel panic ---\n%s\n", p)
+	} else {
+		fmt.Fprintf(&b, "\n--- console, last %d lines ---\n%s\n", tailLines, vm.console.tail(tailLines))
+	}
 	// QEMU's stderr is complete, and no longer written, once it exited.
 	if vm.Exited() {
 		if q := strings.TrimSpace(vm.qemuErr.String()); q != "" {

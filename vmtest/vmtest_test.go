@@ -2,6 +2,7 @@ package vmtest
 
 import (
 	"bytes"
+	"fmt"
 	"regexp"
 	"slices"
 	"strings"
@@ -40,13 +41,21 @@ func TestConsoleMatchIsExpectLike(t *testing.T) {
 
 func TestConsolePanic(t *testing.T) {
 	c := newConsole()
-	c.Write([]byte("[ 1.0] Kernel pa"))
+	c.Write([]byte("early\nboot line\n[ 1.0] Kernel pa"))
 	if c.panicked() {
 		t.Fatal("panic seen before the marker was complete")
 	}
 	c.Write([]byte("nic - not syncing: Attempted to kill init!\n"))
 	if !c.panicked() {
 		t.Fatal("panic split over two writes not seen")
+	}
+	for i := range 50 {
+		fmt.Fprintf(c, "[ 1.%d] trace line %d\n", i, i)
+	}
+	got := c.aroundPanic(1, 3)
+	want := "boot line\n[ 1.0] Kernel panic - not syncing: Attempted to kill init!\n[ 1.0] trace line 0\n[ 1.1] trace line 1"
+	if got != want {
+		t.Errorf("aroundPanic = %q, want %q", got, want)
 	}
 }
 
