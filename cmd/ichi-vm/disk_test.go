@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,7 +21,13 @@ func TestDisk(t *testing.T) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	flags := "-disk ../cache/data.img:16M\n"
+	if err := os.MkdirAll(filepath.Join(dir, "disk", "log"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "disk", "log", "README"), []byte("logs\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	flags := "-disk ../cache/data.img:16M:disk\n"
 	if err := os.WriteFile(filepath.Join(dir, ApplianceFile), []byte(flags), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -42,6 +49,11 @@ func TestDisk(t *testing.T) {
 	}
 	if fi.Size() != 16<<20 {
 		t.Errorf("%s: %d bytes, want 16M", img, fi.Size())
+	}
+	// The image holds the appliance's disk/ directory.
+	out, err := exec.Command(testutil.Need(t, "debugfs"), "-R", "cat /log/README", img).Output()
+	if err != nil || string(out) != "logs\n" {
+		t.Errorf("/log/README on the disk: %q, %v", out, err)
 	}
 	// A second boot keeps what the first one wrote.
 	f, err := os.OpenFile(img, os.O_WRONLY, 0)

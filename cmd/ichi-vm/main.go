@@ -18,10 +18,12 @@
 //	-file SRC:DST       copy a file or a directory tree
 //	-module NAME        add a kernel module with its dependencies
 //	-port HOST:GUEST    forward 127.0.0.1:HOST to the guest's TCP port GUEST
-//	-disk IMG[:SIZE]    attach the raw disk image IMG as the next virtio disk
+//	-disk IMG[:SIZE[:DIR]]
+//	                    attach the raw disk image IMG as the next virtio disk
 //	                    (/dev/vda first); when IMG does not exist and SIZE
-//	                    is given ("256M"), it is made first, an empty ext4
-//	                    file system, and kept for the next boots
+//	                    is given ("256M"), it is made first, an ext4 file
+//	                    system holding a copy of DIR (or empty), and kept
+//	                    for the next boots
 //	-append WORDS       more kernel command line words
 //	-memory SIZE        guest memory (256M)
 //	-kernel DIR         kernel directory (vmlinuz, modules, version); default
@@ -163,7 +165,7 @@ func (c *config) flags(sub string) *flag.FlagSet {
 	fs.Var(listFlag{c.base, &c.files}, "file", "SRC:DST file or directory to copy")
 	fs.Var(listFlag{c.base, &c.modules}, "module", "kernel module to add")
 	fs.Var(listFlag{c.base, &c.ports}, "port", "HOST:GUEST TCP port to forward")
-	fs.Var(listFlag{c.base, &c.disks}, "disk", "IMG[:SIZE] raw disk image (made as ext4 of SIZE when missing)")
+	fs.Var(listFlag{c.base, &c.disks}, "disk", "IMG[:SIZE[:DIR]] raw disk image (made as ext4 of SIZE from DIR when missing)")
 	fs.StringVar(&c.appendWords, "append", "", "more kernel command line words")
 	fs.StringVar(&c.memory, "memory", "256M", "guest memory")
 	fs.StringVar(&c.kernel, "kernel", "", "kernel directory (vmlinuz, modules, version)")
@@ -368,17 +370,22 @@ func (c *config) execute(buildOnly bool, stdin io.Reader, stdout, stderr io.Writ
 }
 
 // makeDisks returns the paths of the -disk images, making those that do
-// not exist yet when the flag gives their size.
+// not exist yet when the flag gives their size (and filling them from the
+// flag's directory).
 func (c *config) makeDisks(stderr io.Writer) ([]string, error) {
 	var paths []string
 	for _, v := range c.disks {
 		img, size, _ := strings.Cut(v.s, ":")
+		size, from, _ := strings.Cut(size, ":")
 		img = rel(v, img)
+		if from != "" {
+			from = rel(v, from)
+		}
 		if _, err := os.Stat(img); errors.Is(err, os.ErrNotExist) && size != "" {
 			if err := os.MkdirAll(filepath.Dir(img), 0o755); err != nil {
 				return nil, fmt.Errorf("-disk %s: %w", v.s, err)
 			}
-			if err := vmtest.MakeDisk(img, size, ""); err != nil {
+			if err := vmtest.MakeDisk(img, size, from); err != nil {
 				return nil, err
 			}
 			fmt.Fprintf(stderr, "%s: made %s (ext4, %s)\n", name, img, size)
