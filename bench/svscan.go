@@ -29,7 +29,7 @@ func init() {
 type svTree struct {
 	name    string
 	scanner func(ichi, dir string) []string // the scanner's command line
-	logger  func(svc string) error           // makes svc/log
+	logger  func(svc string) error          // makes svc/log
 	// procs is the number of processes in the tree, services included,
 	// once n services run.
 	procs func(n int) int
@@ -74,7 +74,7 @@ var svTrees = []svTree{
 		procs:   func(n int) int { return 1 + 3*n }, // runsv, svlogd, service
 	},
 	{
-		name:    "s6",
+		name: "s6",
 		// -c: room for every service and its logger (s6 counts both;
 		// the default, 1000, would stop at 500 logged services).
 		scanner: func(_, dir string) []string { return []string{"s6-svscan", "-c", "4096", dir} },
