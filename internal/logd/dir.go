@@ -51,44 +51,49 @@ type dir struct {
 // a current that was finished cleanly (mode 0744) is continued; otherwise a
 // half-processed file is completed or kept as .u, current becomes a .u file,
 // and a fresh, empty state and current are made.
-func openDir(l *Logger, spec DirSpec) (d *dir, err error) {
+func openDir(l *Logger, spec DirSpec) (*dir, error) {
 	path := spec.Path
 	if !filepath.IsAbs(path) {
 		path = filepath.Join(l.base, path)
 	}
-	d = &dir{l: l, spec: spec, name: spec.Path, path: path, fd: -1}
+	d := &dir{l: l, spec: spec, name: spec.Path, path: path, fd: -1}
 	d.buf.size = spec.Size
-	defer func() {
-		if err != nil {
-			d.close()
-		}
-	}()
+	if err := d.recover(); err != nil {
+		d.close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// recover is openDir's work on d.
+func (d *dir) recover() (err error) {
+	path := d.path
 	os.Mkdir(path, 0o700)
 	d.fd, err = unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		d.fd = -1
-		return nil, fmt.Errorf("unable to open directory %s: %w", d.name, sysError{err})
+		return fmt.Errorf("unable to open directory %s: %w", d.name, sysError{err})
 	}
 	if d.lock, err = d.open("lock", flagsAppend, 0o600); err == nil {
 		err = flock(d.lock)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("unable to lock directory %s: %w", d.name, sysError{err})
+		return fmt.Errorf("unable to lock directory %s: %w", d.name, sysError{err})
 	}
 
 	var st unix.Stat_t
 	switch err := unix.Fstatat(d.fd, "current", &st, 0); {
 	case err == nil && st.Mode&0o100 != 0:
 		if d.cur, err = d.open("current", flagsAppend, 0o600); err != nil {
-			return nil, fmt.Errorf("unable to append to %s/current: %w", d.name, sysError{err})
+			return fmt.Errorf("unable to append to %s/current: %w", d.name, sysError{err})
 		}
 		if err = d.cur.Chmod(0o644); err != nil {
-			return nil, fmt.Errorf("unable to set mode of %s/current: %w", d.name, sysError{err})
+			return fmt.Errorf("unable to set mode of %s/current: %w", d.name, sysError{err})
 		}
 		d.buf.bytes = int(st.Size)
-		return d, nil
+		return nil
 	case err != nil && !errors.Is(err, unix.ENOENT):
-		return nil, fmt.Errorf("unable to stat %s/current: %w", d.name, sysError{err})
+		return fmt.Errorf("unable to stat %s/current: %w", d.name, sysError{err})
 	}
 
 	unix.Unlinkat(d.fd, "state", 0)
@@ -98,7 +103,7 @@ func openDir(l *Logger, spec DirSpec) (d *dir, err error) {
 	case err == nil:
 		processed = st.Mode&0o100 != 0
 	case !errors.Is(err, unix.ENOENT):
-		return nil, fmt.Errorf("unable to stat %s/processed: %w", d.name, sysError{err})
+		return fmt.Errorf("unable to stat %s/processed: %w", d.name, sysError{err})
 	}
 	if processed {
 		unix.Unlinkat(d.fd, "previous", 0)
@@ -111,16 +116,16 @@ func openDir(l *Logger, spec DirSpec) (d *dir, err error) {
 
 	state, err := d.open("state", flagsTrunc, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("unable to write to %s/state: %w", d.name, sysError{err})
+		return fmt.Errorf("unable to write to %s/state: %w", d.name, sysError{err})
 	}
 	state.Close()
 	if d.cur, err = d.open("current", flagsAppend, 0o600); err != nil {
-		return nil, fmt.Errorf("unable to write to %s/current: %w", d.name, sysError{err})
+		return fmt.Errorf("unable to write to %s/current: %w", d.name, sysError{err})
 	}
 	if err = d.cur.Chmod(0o644); err != nil {
-		return nil, fmt.Errorf("unable to set mode of %s/current: %w", d.name, sysError{err})
+		return fmt.Errorf("unable to set mode of %s/current: %w", d.name, sysError{err})
 	}
-	return d, nil
+	return nil
 }
 
 // flock takes the exclusive lock daemontools' lock_exnb takes, so that

@@ -27,8 +27,8 @@ const (
 // Sizes of the buffers taken from the pools.
 const (
 	inSize   = 128 << 10
-	outLimit = 128 << 10           // out is written to disk beyond this
-	outSize  = outLimit + 16 << 10 // room for one more line or tail piece
+	outLimit = 128 << 10         // out is written to disk beyond this
+	outSize  = outLimit + 16<<10 // room for one more line or tail piece
 )
 
 var (

@@ -96,8 +96,8 @@ type Logger struct {
 // cannot be opened or a directory is locked by another multilog; the error
 // reads as multilog's message, e.g. "unable to lock directory ./main:
 // temporary failure".
-func New(s *Script, opts Options) (l *Logger, err error) {
-	l = &Logger{
+func New(s *Script, opts Options) (*Logger, error) {
+	l := &Logger{
 		script:       s,
 		stderr:       opts.Stderr,
 		name:         opts.Name,
@@ -122,15 +122,22 @@ func New(s *Script, opts Options) (l *Logger, err error) {
 		l.labelLen = tai64n.LabelLen + 1
 	}
 	if l.base == "" {
-		if l.base, err = os.Getwd(); err != nil {
+		wd, err := os.Getwd()
+		if err != nil {
 			return nil, fmt.Errorf("unable to switch to current directory: %w", sysError{err})
 		}
+		l.base = wd
 	}
-	defer func() {
-		if err != nil {
-			l.closeFiles()
-		}
-	}()
+	if err := l.open(); err != nil {
+		l.closeFiles()
+		return nil, err
+	}
+	return l, nil
+}
+
+// open opens the status files and the directories.
+func (l *Logger) open() error {
+	s := l.script
 	for _, name := range s.StatusFiles {
 		path := name
 		if path != "" && !filepath.IsAbs(path) {
@@ -138,11 +145,11 @@ func New(s *Script, opts Options) (l *Logger, err error) {
 		}
 		fd, err := openRetryEINTR(path, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_APPEND|unix.O_CREAT|unix.O_CLOEXEC, 0o600)
 		if err != nil {
-			return nil, fmt.Errorf("unable to create %s: %w", name, sysError{err})
+			return fmt.Errorf("unable to create %s: %w", name, sysError{err})
 		}
 		unix.Close(fd)
 		if fd, err = openRetryEINTR(path, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0); err != nil {
-			return nil, fmt.Errorf("unable to write %s: %w", name, sysError{err})
+			return fmt.Errorf("unable to write %s: %w", name, sysError{err})
 		}
 		l.statusFD = append(l.statusFD, fd)
 		l.statusNames = append(l.statusNames, name)
@@ -150,12 +157,12 @@ func New(s *Script, opts Options) (l *Logger, err error) {
 	for _, spec := range s.Dirs {
 		d, err := openDir(l, spec)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		d.selected = true
 		l.dirs = append(l.dirs, d)
 	}
-	return l, nil
+	return nil
 }
 
 func openRetryEINTR(path string, flags int, perm uint32) (int, error) {
