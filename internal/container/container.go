@@ -86,8 +86,22 @@ func Run(cfg Config, signals <-chan os.Signal, stderr io.Writer) int {
 	if r.Role() == reaper.ChildrenOnly {
 		logf("warning: not PID 1, and the kernel refused to make init a child subreaper: orphans will not be reaped here")
 	}
+	var svc *services
+	if cfg.Services != "" {
+		var err error
+		if svc, err = startServices(cfg, r, logf); err != nil {
+			logf("fatal: %v", err)
+			return ExitTemporary
+		}
+	}
+	if len(cfg.Program) == 0 {
+		return runServicesOnly(svc, signals, logf)
+	}
 	child, code := startProgram(cfg.Program, r, logf)
 	if child == nil {
+		if svc != nil {
+			svc.stop()
+		}
 		return code
 	}
 	if cfg.Verbose {
@@ -97,6 +111,9 @@ func Run(cfg Config, signals <-chan os.Signal, stderr io.Writer) int {
 	code = st.Code()
 	if cfg.Verbose {
 		logf("%s %v", cfg.Program[0], st)
+	}
+	if svc != nil {
+		svc.stop()
 	}
 	if cfg.Remap[code] {
 		code = 0
@@ -128,6 +145,28 @@ func forward(cfg Config, child *reaper.Child, signals <-chan os.Signal, logf fun
 				logf("warning: forward %v: %v", sig, err)
 			case cfg.Verbose:
 				logf("forwarded %v to %s", sig, target)
+			}
+		}
+	}
+}
+
+// runServicesOnly is init without a program: it supervises until SIGTERM or
+// SIGINT, then stops everything and returns 0. SIGHUP asks for a rescan. If
+// the scanner cannot run (another holds the directory), init exits 111.
+func runServicesOnly(svc *services, signals <-chan os.Signal, logf func(string, ...any)) int {
+	for {
+		select {
+		case <-svc.done:
+			svc.stop()
+			return ExitTemporary
+		case s := <-signals:
+			switch s {
+			case syscall.SIGTERM, syscall.SIGINT:
+				logf("%v: stopping the services", s)
+				svc.stop()
+				return 0
+			case syscall.SIGHUP:
+				svc.rescan()
 			}
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -403,5 +404,91 @@ func TestProgramGetsTheTerminal(t *testing.T) {
 	}
 	if pgid != pid || tpgid != pgid {
 		t.Errorf("program pid %d in group %d, terminal's foreground group %d: want all equal", pid, pgid, tpgid)
+	}
+}
+
+// makeServices writes a scan directory with two services: "chatty", without
+// log/, whose output goes to init's stdout with its name before each line;
+// and "logged", whose log/multilog has it logged in-process into log/main,
+// and which says "last words" when it is stopped.
+func makeServices(t *testing.T, root string) (scanDir, logFile string) {
+	t.Helper()
+	scanDir = filepath.Join(root, "service")
+	files := map[string]string{
+		"chatty/run":          "#!/bin/sh\necho hello from chatty\nexec sleep 1000\n",
+		"logged/run":          "#!/bin/sh\nexec 2>&1\ntrap 'echo last words; exit 0' TERM\necho started\nwhile :; do sleep 0.05; done\n",
+		"logged/log/multilog": "./main\n",
+	}
+	for name, text := range files {
+		p := filepath.Join(scanDir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(text), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return scanDir, filepath.Join(scanDir, "logged", "log", "main", "current")
+}
+
+// checkLastWords fails unless the logged service's log ends with the line it
+// wrote when it was stopped.
+func checkLastWords(t *testing.T, logFile string) {
+	t.Helper()
+	data, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatalf("the logged service's log: %v", err)
+	}
+	if !strings.HasPrefix(string(data), "started\n") || !strings.HasSuffix(string(data), "last words\n") {
+		t.Errorf("log %s holds %q, want \"started\" first and \"last words\" last", logFile, data)
+	}
+}
+
+func TestServicesBesideProgram(t *testing.T) {
+	scanDir, logFile := makeServices(t, t.TempDir())
+	// The program waits until the logged service's first line is on
+	// disk, then exits 3: init stops the services, lets the logger
+	// drain, and exits 3.
+	program := `while ! grep -q started "$0" 2>/dev/null; do sleep 0.05; done; echo program done; exit 3`
+	p := startInit(t, true, nil, "-S", scanDir, "-t", "5", "--", "sh", "-c", program, logFile)
+	p.expect("chatty: hello from chatty")
+	p.expect("program done")
+	if code := p.wait(); code != 3 {
+		t.Errorf("init exited %d, want the program's 3; stderr: %s", code, p.stderr)
+	}
+	checkLastWords(t, logFile)
+}
+
+func TestServicesWithoutProgram(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(sigName(sig), func(t *testing.T) {
+			scanDir, logFile := makeServices(t, t.TempDir())
+			p := startInit(t, true, nil, "--services", scanDir)
+			p.expect("chatty: hello from chatty")
+			waitFile(t, logFile, "started\n")
+			if err := p.cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			if code := p.wait(); code != 0 {
+				t.Errorf("init exited %d after %v, want 0; stderr: %s", code, sig, p.stderr)
+			}
+			checkLastWords(t, logFile)
+		})
+	}
+}
+
+// waitFile waits up to 10 s for path to hold want.
+func waitFile(t *testing.T, path, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		data, _ := os.ReadFile(path)
+		if strings.Contains(string(data), want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s holds %q after 10 s, want %q in it", path, data, want)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -257,3 +257,18 @@ echo "zombies=$z sleeps=$s"`
 		t.Errorf("container exited %d", got)
 	}
 }
+
+func TestCrunServicesStopGracefully(t *testing.T) {
+	b := newBundle(t, "-S", "/service", "-t", "5")
+	_, logFile := makeServices(t, b.rootfs)
+	c := b.run(t)
+	c.expect("chatty: hello from chatty")
+	waitFile(t, logFile, "started\n")
+	if out, err := crunCommand("kill", c.id, "TERM").CombinedOutput(); err != nil {
+		t.Fatalf("crun kill: %v\n%s", err, out)
+	}
+	if got := c.wait(); got != 0 {
+		t.Errorf("container exited %d after TERM, want 0; stderr: %s", got, c.stderr)
+	}
+	checkLastWords(t, logFile)
+}

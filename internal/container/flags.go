@@ -26,25 +26,43 @@ type Config struct {
 	// Pdeathsig is the signal init asks to receive when its parent dies
 	// (tini -p); it is then forwarded like any other. Zero: none.
 	Pdeathsig syscall.Signal
+	// Services is a service directory supervised beside the program.
+	Services string
+	// StopTimeout is how long services get between TERM and KILL when
+	// init stops them.
+	StopTimeout time.Duration
 	// Verbose logs every forwarded signal and the program's exit.
 	Verbose bool
 }
+
+// DefaultStopTimeout is Config.StopTimeout when no flag sets it.
+const DefaultStopTimeout = 10 * time.Second
 
 // ErrHelp is returned by Parse for -h and --help.
 var ErrHelp = errors.New("help requested")
 
 // Help is the text -h prints.
 const Help = `usage: init [flags] [--] PROGRAM [ARGS...]
+       init [flags] --services DIR [--] [PROGRAM [ARGS...]]
 
 Runs PROGRAM as its main child, forwards every signal it receives to it,
 reaps every zombie, and exits with PROGRAM's status (128+N when it died of
 signal N). Not PID 1, it makes itself a child subreaper.
+
+With a service directory, the services in it are supervised beside PROGRAM;
+the output of those without log/ goes to init's standard output, each line
+prefixed with the service's name. When PROGRAM exits, the services are
+stopped and their loggers drained before init exits. Without PROGRAM, init
+runs until SIGTERM or SIGINT, then stops everything and exits 0.
 
 Flags (short ones may be clustered, as in -gv):
   -g, --group             forward signals to PROGRAM's process group
   -e, --remap-exit CODE   report exit status CODE as 0 (repeatable)
   -p, --pdeathsig SIG     receive SIG (name or number) when init's parent dies
   -s, --subreaper         accepted for tini's command lines; always on
+  -S, --services DIR      supervise the service directory DIR
+  -t, --stop-timeout DUR  time services get between TERM and KILL when they
+                          are stopped (default 10s; "5" means 5s)
   -v, --verbose           log forwarded signals and PROGRAM's exit
   -h, --help              this text
 `
@@ -73,6 +91,18 @@ var options = []option{
 		return err
 	}},
 	{'s', "subreaper", false, func(*Config, string) error { return nil }},
+	{'S', "services", true, func(c *Config, arg string) error {
+		if arg == "" {
+			return errors.New("empty service directory")
+		}
+		c.Services = arg
+		return nil
+	}},
+	{'t', "stop-timeout", true, func(c *Config, arg string) error {
+		d, err := parseDuration(arg)
+		c.StopTimeout = d
+		return err
+	}},
 	{'v', "verbose", false, func(c *Config, _ string) error { c.Verbose = true; return nil }},
 	{'h', "help", false, func(*Config, string) error { return ErrHelp }},
 }
@@ -82,7 +112,7 @@ var options = []option{
 // option; "init -- --help" alone asks for help too, as no program is called
 // "--help".
 func Parse(args []string) (Config, error) {
-	var c Config
+	c := Config{StopTimeout: DefaultStopTimeout}
 	i := 0
 	for i < len(args) {
 		a := args[i]
@@ -143,8 +173,8 @@ func Parse(args []string) (Config, error) {
 	if len(c.Program) == 1 && c.Program[0] == "--help" {
 		return c, ErrHelp
 	}
-	if len(c.Program) == 0 {
-		return c, errors.New("no program to run")
+	if len(c.Program) == 0 && c.Services == "" {
+		return c, errors.New("no program to run and no service directory")
 	}
 	return c, nil
 }
@@ -207,5 +237,5 @@ func parseDuration(s string) (time.Duration, error) {
 
 // usage writes a usage complaint in daemontools' form.
 func usage(w io.Writer, err error) {
-	fmt.Fprintf(w, "init: usage: init [-gsv] [-e CODE] [-p SIG] [--] PROGRAM [ARGS...]: %v (init -- --help lists the flags)\n", err)
+	fmt.Fprintf(w, "init: usage: init [-gsv] [-e CODE] [-p SIG] [-S DIR] [-t DURATION] [--] PROGRAM [ARGS...]: %v (init -- --help lists the flags)\n", err)
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func TestParse(t *testing.T) {
@@ -16,6 +17,8 @@ func TestParse(t *testing.T) {
 		verbose bool
 		remap   []int
 		pdeath  syscall.Signal
+		svc     string
+		timeout time.Duration
 		err     string // substring of the error; "" for none
 	}{
 		{args: []string{"--", "sh", "-c", "x"}, program: []string{"sh", "-c", "x"}},
@@ -30,6 +33,11 @@ func TestParse(t *testing.T) {
 		{args: []string{"--pdeathsig=10", "p"}, program: []string{"p"}, pdeath: syscall.SIGUSR1},
 		{args: []string{"--", "--", "p"}, program: []string{"--", "p"}},
 		{args: []string{"-", "p"}, program: []string{"-", "p"}},
+		{args: []string{"-S", "/service"}, svc: "/service"},
+		{args: []string{"--services=/srv", "-t", "3", "--", "p"}, program: []string{"p"}, svc: "/srv", timeout: 3 * time.Second},
+		{args: []string{"-gS/srv", "--stop-timeout", "1m30s"}, group: true, svc: "/srv", timeout: 90 * time.Second},
+		{args: []string{"-S", ""}, err: "empty service directory"},
+		{args: []string{"-S", "/s", "-t", "soon"}, err: "-t: duration"},
 		{args: []string{"--", "--help"}, err: "help"},
 		{args: []string{"-h"}, err: "help"},
 		{args: []string{"-v", "--help", "p"}, err: "help"},
@@ -58,6 +66,13 @@ func TestParse(t *testing.T) {
 			t.Errorf("Parse(%q): %v", tt.args, err)
 			continue
 		}
+		wantTimeout := tt.timeout
+		if wantTimeout == 0 {
+			wantTimeout = DefaultStopTimeout
+		}
+		if c.Services != tt.svc || c.StopTimeout != wantTimeout {
+			t.Errorf("Parse(%q): services %q stop timeout %v, want %q %v", tt.args, c.Services, c.StopTimeout, tt.svc, wantTimeout)
+		}
 		var remap []int
 		for code, on := range c.Remap {
 			if on {
@@ -84,7 +99,7 @@ func FuzzParse(f *testing.F) {
 		}
 		// A parsed command line has a program that is a suffix of the
 		// arguments, after every option.
-		if len(c.Program) == 0 || len(c.Program) > len(args) {
+		if len(c.Program) == 0 && c.Services == "" || len(c.Program) > len(args) {
 			t.Fatalf("Parse(%q): program %q", args, c.Program)
 		}
 		if !slices.Equal(args[len(args)-len(c.Program):], c.Program) {
