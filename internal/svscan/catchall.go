@@ -108,7 +108,8 @@ func (ca *catchAll) read(lg *logd.Logger, console io.Writer) {
 		in = io.TeeReader(ca.r, ignoreErrors{console})
 	}
 	if lg != nil {
-		ca.err = lg.Run(in)
+		warn := func(format string, args ...any) { fmt.Fprintf(ca.console, "svscan: "+format+"\n", args...) }
+		ca.err = guard(warn, "catch-all multilog", func() error { return lg.Run(in) })
 	} else {
 		_, ca.err = io.CopyBuffer(io.Discard, in, make([]byte, 4096))
 	}

@@ -77,15 +77,24 @@ func TestBrokenDirectoriesAreIsolatedAndReportedOnce(t *testing.T) {
 		tt.make(filepath.Join(dir, tt.name))
 	}
 	// A service that dies at once, forever: supervise throttles it; the
-	// scanner neither stops it nor lets it disturb the others.
+	// scanner neither stops it nor lets it disturb the others. One whose
+	// run cannot even be executed makes supervise complain at every try:
+	// the complaint is passed on once.
 	writeService(t, filepath.Join(dir, "dies"), "exit 1")
+	writeFile(t, filepath.Join(dir, "noexec/run"), "#!/nonexistent/interpreter\n", 0o755)
 	r := startScanner(t, dir, Config{RescanInterval: 50 * time.Millisecond})
 	waitFor(t, 5*time.Second, "good up", func() bool { return r.up("good") })
 	waitFor(t, 5*time.Second, "dies restarted", func() bool {
 		st, ok := r.status("dies")
 		return ok && st.Service != nil && st.Service.Restarts >= 1
 	})
-	time.Sleep(300 * time.Millisecond) // several rescans
+	waitFor(t, 5*time.Second, "noexec tried three times", func() bool {
+		st, ok := r.status("noexec")
+		return ok && st.Service != nil && st.Service.Restarts >= 2
+	})
+	if n := r.msgs.count("unable to start " + filepath.Join(dir, "noexec")); n != 1 {
+		t.Errorf("noexec's failure reported %d times, want once\n%s", n, r.msgs)
+	}
 	for _, tt := range tests {
 		st, ok := r.status(tt.name)
 		if !ok || !strings.Contains(st.Problem, tt.problem) || st.Service != nil {

@@ -119,7 +119,7 @@ func (s *Scanner) superviseDir(dir string, stdin, stdout, stderr *os.File) (*run
 		Stdout:    stdout,
 		Stderr:    stderr,
 		Env:       s.cfg.Env,
-		Logf:      s.logf,
+		Logf:      (&quietLog{logf: s.logf}).printf,
 		KillAfter: s.cfg.KillAfter,
 	})
 	if err != nil {
@@ -128,7 +128,7 @@ func (s *Scanner) superviseDir(dir string, stdin, stdout, stderr *os.File) (*run
 	r := &runner{sv: sv, done: make(chan struct{})}
 	go func() {
 		defer close(r.done)
-		r.err = sv.Run(context.Background())
+		r.err = guard(s.logf, "supervise "+dir, func() error { return sv.Run(context.Background()) })
 	}()
 	return r, nil
 }
@@ -172,7 +172,7 @@ func (s *Scanner) startInproc(svc *service) (*inproc, error) {
 	lg := &inproc{l: l, done: make(chan struct{})}
 	go func() {
 		defer close(lg.done)
-		lg.err = l.Run(svc.pipeR)
+		lg.err = guard(s.logf, "multilog "+logDir, func() error { return l.Run(svc.pipeR) })
 	}()
 	return lg, nil
 }
