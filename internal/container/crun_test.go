@@ -272,3 +272,37 @@ func TestCrunServicesStopGracefully(t *testing.T) {
 	}
 	checkLastWords(t, logFile)
 }
+
+func TestCrunExampleBundle(t *testing.T) {
+	// examples/container/bundle.sh builds a bundle; run it in a network
+	// namespace of its own (the example shares the host's) and stop it.
+	testutil.NeedRoot(t)
+	testutil.Need(t, "crun")
+	b := &bundle{dir: t.TempDir()}
+	b.rootfs = filepath.Join(b.dir, "rootfs")
+	script := filepath.Join(testutil.ModuleRoot(), "examples", "container", "bundle.sh")
+	cmd := exec.Command("/bin/sh", script, b.dir)
+	cmd.Env = append(os.Environ(), "ICHI_BIN="+testutil.Ichi(t))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("bundle.sh: %v\n%s", err, out)
+	}
+	b.editConfig(t, func(c map[string]any) {
+		linux := c["linux"].(map[string]any)
+		linux["namespaces"] = append(linux["namespaces"].([]any), map[string]any{"type": "network"})
+	})
+	c := b.run(t)
+	c.expect("app: up")
+	logFile := filepath.Join(b.rootfs, "service", "clock", "log", "main", "current")
+	waitFile(t, logFile, "clock: started\n")
+	if out, err := crunCommand("kill", c.id, "TERM").CombinedOutput(); err != nil {
+		t.Fatalf("crun kill: %v\n%s", err, out)
+	}
+	c.expect("app: stopping")
+	if got := c.wait(); got != 0 {
+		t.Errorf("example exited %d after TERM, want 0; stderr: %s", got, c.stderr)
+	}
+	data, _ := os.ReadFile(logFile)
+	if !strings.HasSuffix(string(data), "clock: stopping\n") {
+		t.Errorf("the clock's log does not end with its last words:\n%s", data)
+	}
+}
