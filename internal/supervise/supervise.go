@@ -394,8 +394,10 @@ func (s *Supervisor) Done() <-chan struct{} { return s.done }
 //	p  pause: send STOP;  c  continue: send CONT
 //	h  HUP, a  ALRM, i  INT, t  TERM, k  KILL, q  QUIT, 1  USR1, 2  USR2
 //
-// Signals go to ./run only, and only while it runs. Unknown bytes are
-// ignored. Control does not wait for the command to take effect.
+// Signals go to ./run only, and only while it runs, except k, which also
+// kills a running ./finish (daemontools has no ./finish, and runit offers no
+// way to stop one that hangs). Unknown bytes are ignored. Control does not
+// wait for the command to take effect.
 func (s *Supervisor) Control(cmd byte) {
 	select {
 	case s.cmds <- cmd:
@@ -566,7 +568,8 @@ func (s *Supervisor) command(b byte) {
 			s.publish()
 		}
 	case 'k':
-		s.signalRun(syscall.SIGKILL)
+		// KILL also ends a ./finish that hangs: nothing else can.
+		s.signalAny(syscall.SIGKILL)
 	case 'h':
 		s.signalRun(syscall.SIGHUP)
 	case 'a':

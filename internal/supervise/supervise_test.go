@@ -502,3 +502,17 @@ func TestNoLeak(t *testing.T) {
 	}
 	waitFor(t, "goroutines to end", 5*time.Second, func() bool { return runtime.NumGoroutine() <= before })
 }
+
+// TestKillFinish: k ends a ./finish that hangs.
+func TestKillFinish(t *testing.T) {
+	r := newReaper(t)
+	dir := service(t, map[string]string{"run": "#!/bin/sh\nexit 2\n", "finish": "#!/bin/sh\nexec sleep 100\n"})
+	rs := start(t, r, dir, nil)
+	st := waitState(t, rs.sv, "finish running", func(s State) bool { return s.Finishing })
+	rs.sv.Control('d')
+	rs.sv.Control('k')
+	waitState(t, rs.sv, "down", func(s State) bool { return !s.Finishing && !s.Up })
+	if procState(st.Pid) != "" {
+		t.Errorf("./finish (pid %d) still running", st.Pid)
+	}
+}
