@@ -34,11 +34,12 @@ type CatchAll struct {
 	// takes it, for example {"t", "s1000000", "n10", "/run/ichi/log"}.
 	// Empty: no log files.
 	Script []string
-	// Prefix puts "NAME: " before every line of a service without log/, so
-	// that a container's output says who wrote what. It costs one pipe and
-	// one parked goroutine per such service; no buffer is held while the
-	// service is quiet. Lines longer than about 4000 bytes are cut into
-	// several prefixed lines.
+	// Prefix puts "NAME: " before every line a service writes to the
+	// catch-all (its stdout when it has no log/, and its stderr), so that
+	// a container's output says who wrote what. It costs one pipe and one
+	// parked goroutine per service; no buffer is held while the service is
+	// quiet. Lines longer than about 4000 bytes are cut into several
+	// prefixed lines. Without Prefix, all services share one pipe.
 	Prefix bool
 }
 

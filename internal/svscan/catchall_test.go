@@ -16,10 +16,16 @@ func TestPrefixedCatchAll(t *testing.T) {
 	console := &syncBuffer{}
 	writeService(t, filepath.Join(dir, "alpha"), `echo one; echo two >&2; printf 'no newline'; exec sleep 1000`)
 	writeService(t, filepath.Join(dir, "beta"), `i=0; while [ $i -lt 200 ]; do echo "beta line $i"; i=$((i+1)); done; exec sleep 1000`)
+	writeService(t, filepath.Join(dir, "gamma"), `echo to the log; echo oops >&2; exec sleep 1000`)
+	writeFile(t, filepath.Join(dir, "gamma/log/multilog"), "./main\n", 0o644)
 	r := startScanner(t, dir, Config{CatchAll: CatchAll{Console: console, Prefix: true}, Logf: nil})
 	waitFor(t, 5*time.Second, "output", func() bool {
-		return strings.Contains(console.String(), "beta: beta line 199\n") && strings.Contains(console.String(), "alpha: two\n")
+		return strings.Contains(console.String(), "beta: beta line 199\n") && strings.Contains(console.String(), "alpha: two\n") &&
+			strings.Contains(console.String(), "gamma: oops\n")
 	})
+	if strings.Contains(console.String(), "to the log") {
+		t.Error("the stdout of a logged service reached the catch-all")
+	}
 	fmtMsg := "hello from init\n"
 	io.WriteString(r.sc.CatchAll(), fmtMsg)
 	r.stop(t) // drains: the unfinished line comes out with a newline

@@ -25,17 +25,17 @@ func TestTenThousandServices(t *testing.T) {
 	// Each supervisor holds four descriptors (lock, control and ok FIFOs,
 	// notification socket). Without CAP_SYS_RESOURCE the hard limit
 	// cannot be raised, and the test runs as many services as it allows.
-	const perService = 5
+	const perService = 4
 	var lim unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
 		t.Fatal(err)
 	}
 	old := lim
-	if need := uint64(perService*n + 256); lim.Max < need {
+	if need := uint64(perService*n + 512); lim.Max < need {
 		lim.Max = need
 		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
 			unix.Getrlimit(unix.RLIMIT_NOFILE, &lim)
-			n = int(lim.Max-256) / perService
+			n = int(lim.Max-512) / perService
 			t.Logf("RLIMIT_NOFILE's hard limit %d cannot be raised (%v): running %d services instead", lim.Max, err, n)
 		}
 	}

@@ -52,7 +52,8 @@ type service struct {
 	// pipeR and pipeW are the pair's pipe (log/ present), held for the life
 	// of the pair: the service's stdout is pipeW, the logger's stdin pipeR.
 	pipeR, pipeW *os.File
-	// pfx is the service's own catch-all pipe in Prefix mode (no log/).
+	// pfx is the service's own catch-all pipe in Prefix mode: its stderr,
+	// and its stdout when it has no log/.
 	pfx *prefixer
 	// out and errOut are the service's stdout and stderr; logOut the
 	// external logger's stdout and stderr.
@@ -181,20 +182,19 @@ func (s *Scanner) startInproc(svc *service) (*inproc, error) {
 // what was started stays in svc for stop and drain to release.
 func (s *Scanner) launch(svc *service) error {
 	svc.logf = s.logf
-	svc.errOut = s.ca.stderr
+	svc.out, svc.errOut = s.ca.stdout, s.ca.stderr
 	svc.logOut = s.ca.stderr
+	if s.ca.prefix {
+		// Its stderr, and its stdout when it has no logger.
+		p, err := newPrefixer(svc.name, s.ca)
+		if err != nil {
+			return err
+		}
+		svc.pfx = p
+		svc.out, svc.errOut = p.w, p.w
+	}
 	switch svc.log {
 	case LogNone:
-		if s.ca.prefix {
-			p, err := newPrefixer(svc.name, s.ca)
-			if err != nil {
-				return err
-			}
-			svc.pfx = p
-			svc.out, svc.errOut = p.w, p.w
-		} else {
-			svc.out = s.ca.stdout
-		}
 	default:
 		r, w, err := os.Pipe()
 		if err != nil {
