@@ -311,9 +311,7 @@ func svKillTree(cmd *exec.Cmd) {
 		}
 		tree = tree[:1]
 		// Orphans are this process's children now.
-		for _, pid := range svTree1(os.Getpid())[1:] {
-			tree = append(tree, pid)
-		}
+		tree = append(tree, svTree1(os.Getpid())[1:]...)
 		if len(tree) == 1 {
 			return
 		}
