@@ -30,18 +30,25 @@ type control struct {
 // is an error.
 func openControl(dir string, rescan func()) (*control, error) {
 	c := &control{done: make(chan struct{})}
+	readOnly := func(err error) bool { return errors.Is(err, unix.EROFS) || errors.Is(err, unix.EACCES) }
+	without := func(err error) (*control, error) {
+		c.warning = fmt.Sprintf("warning: %v: no lock against a second scanner, no control FIFO", err)
+		close(c.done)
+		return c, nil
+	}
 	cdir := filepath.Join(dir, ControlDir)
 	if err := os.Mkdir(cdir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-		if errors.Is(err, unix.EROFS) || errors.Is(err, unix.EACCES) {
-			c.warning = fmt.Sprintf("warning: %v: no lock against a second scanner, no control FIFO", err)
-			close(c.done)
-			return c, nil
+		if readOnly(err) {
+			return without(err)
 		}
 		return nil, fmt.Errorf("svscan %s: %w", dir, err)
 	}
 	lockPath := filepath.Join(cdir, "lock")
 	lock, err := os.OpenFile(lockPath, os.O_WRONLY|os.O_CREATE, 0o600)
 	if err != nil {
+		if readOnly(err) {
+			return without(err)
+		}
 		return nil, fmt.Errorf("svscan %s: %w", dir, err)
 	}
 	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {

@@ -82,3 +82,53 @@ func TestSvscanTool(t *testing.T) {
 		t.Errorf("svscan a b: exit %d, %q; want usage, 100", code, o)
 	}
 }
+
+// TestSvscanToolOnReadOnlyDirectory: a scan directory on a read-only file
+// system (services' supervise/ symlinked to a writable place, as runit
+// recommends) runs, without the lock and the control FIFO, and says so.
+func TestSvscanToolOnReadOnlyDirectory(t *testing.T) {
+	testutil.NeedRoot(t)
+	unshare := testutil.Need(t, "unshare")
+	svscan := testutil.ToolLink(t, "svscan")
+	dir := t.TempDir()
+	state := t.TempDir()
+	writeService(t, filepath.Join(dir, "a"), "echo x > "+filepath.Join(state, "started")+"; exec sleep 1000")
+	if err := os.Symlink(filepath.Join(state, "supervise-a"), filepath.Join(dir, "a/supervise")); err != nil {
+		t.Fatal(err)
+	}
+	// .svscan exists (made while the file system was writable), its lock
+	// file does not.
+	if err := os.Mkdir(filepath.Join(dir, ControlDir), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	out, err := os.CreateTemp(t.TempDir(), "out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	script := `mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && exec "$2" "$1"`
+	c, err := testReaper.Spawn(reaper.Cmd{
+		Path:  unshare,
+		Args:  []string{"unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", dir, svscan},
+		Env:   os.Environ(),
+		Files: []*os.File{nil, out, out},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Signal(syscall.SIGKILL)
+	waitFor(t, 10*time.Second, "a started", func() bool { return exists(filepath.Join(state, "started")) })
+	c.Signal(syscall.SIGTERM)
+	select {
+	case <-c.Done():
+	case <-time.After(20 * time.Second):
+		t.Fatal("svscan still running 20 s after TERM")
+	}
+	b, _ := os.ReadFile(out.Name())
+	if code := c.Status().Code(); code != 0 {
+		t.Errorf("exit %d, want 0; output:\n%s", code, b)
+	}
+	if !strings.Contains(string(b), "no lock against a second scanner") {
+		t.Errorf("no warning about the read-only directory:\n%s", b)
+	}
+}
