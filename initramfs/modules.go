@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -50,6 +51,10 @@ type ModuleTree struct {
 	Files map[string]string
 	// Builtin holds the names of modules compiled into the kernel.
 	Builtin map[string]bool
+	// Aliases are the lines of the tree's modules.alias (pattern, module),
+	// when depmod wrote one; they resolve softdep names such as
+	// crypto-crc32c.
+	Aliases [][2]string
 }
 
 // OpenModuleTree indexes the module directory dir: the .ko files under it
@@ -85,6 +90,15 @@ func OpenModuleTree(dir string) (*ModuleTree, error) {
 	if b, err := os.ReadFile(filepath.Join(dir, "modules.builtin")); err == nil {
 		for _, l := range strings.Fields(string(b)) {
 			t.Builtin[ModuleName(l)] = true
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "modules.alias")); err == nil {
+		sc := bufio.NewScanner(bytes.NewReader(b))
+		for sc.Scan() {
+			f := strings.Fields(sc.Text())
+			if len(f) == 3 && f[0] == "alias" {
+				t.Aliases = append(t.Aliases, [2]string{f[1], ModuleName(f[2])})
+			}
 		}
 	}
 	return t, nil
@@ -166,24 +180,39 @@ type ModuleSet struct {
 	Infos map[string]ModuleInfo
 }
 
-// Resolve returns the modules named and their dependencies (depends= and
-// the modules named by softdep= lines, when they exist as files). Built-in
-// modules are left out; a name that is neither a file nor built in is an
-// error.
+// Resolve returns the modules named and their dependencies: depends=, and
+// the modules softdep= lines name, directly or by an alias of the tree's
+// modules.alias (ext4's "pre: crypto-crc32c" brings crc32c_generic and
+// crc32c_intel). Built-in modules are left out; a name asked for that is
+// neither a file nor built in is an error, a soft dependency that resolves
+// to nothing is not.
 func (t *ModuleTree) Resolve(names []string) (*ModuleSet, error) {
 	s := &ModuleSet{Tree: t, Infos: map[string]ModuleInfo{}}
 	var add func(name, why string, soft bool) error
 	add = func(name, why string, soft bool) error {
-		name = ModuleName(name)
-		if _, ok := s.Infos[name]; ok || t.Builtin[name] {
+		if !soft {
+			name = ModuleName(name)
+		}
+		if _, ok := s.Infos[ModuleName(name)]; ok || t.Builtin[ModuleName(name)] {
 			return nil
 		}
-		if _, ok := t.Files[name]; !ok {
+		if _, ok := t.Files[ModuleName(name)]; !ok {
 			if soft {
+				// A softdep may name an alias (crypto-crc32c):
+				// every module serving it comes along.
+				for _, m := range t.resolveAlias(name) {
+					if _, ok := t.Files[m]; !ok {
+						continue
+					}
+					if err := add(m, "", true); err != nil {
+						return err
+					}
+				}
 				return nil
 			}
 			return fmt.Errorf("initramfs: module %s%s: not found in %s and not built in", name, why, t.Dir)
 		}
+		name = ModuleName(name)
 		info, err := t.Info(name)
 		if err != nil {
 			return err
@@ -211,6 +240,18 @@ func (t *ModuleTree) Resolve(names []string) (*ModuleSet, error) {
 		}
 	}
 	return s, nil
+}
+
+// resolveAlias returns the modules whose modules.alias patterns match
+// name, as modprobe matches them (shell globs).
+func (t *ModuleTree) resolveAlias(name string) []string {
+	var out []string
+	for _, a := range t.Aliases {
+		if ok, _ := path.Match(a[0], name); ok && !slices.Contains(out, a[1]) {
+			out = append(out, a[1])
+		}
+	}
+	return out
 }
 
 // Names returns the modules of the set, sorted.

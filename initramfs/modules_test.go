@@ -43,6 +43,18 @@ func TestResolveErrors(t *testing.T) {
 	if _, err := tree.Resolve([]string{"no_such_module"}); err == nil || !strings.Contains(err.Error(), "no_such_module") {
 		t.Errorf("unknown module: %v", err)
 	}
+	// ext4's soft dependency names an alias, crypto-crc32c, which
+	// modules.alias resolves to crc32c_generic (mounting ext4 fails
+	// without it).
+	if len(tree.Aliases) > 0 {
+		s, err := tree.Resolve([]string{"ext4"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := s.Infos["crc32c_generic"]; !ok {
+			t.Errorf("ext4's set lacks crc32c_generic: %v", s.Names())
+		}
+	}
 	// A built-in module is fine and adds nothing.
 	s, err := tree.Resolve([]string{"unix"})
 	if err != nil || len(s.Infos) != 0 {
