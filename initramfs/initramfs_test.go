@@ -281,7 +281,7 @@ func TestTreeOverRoot(t *testing.T) {
 	os.MkdirAll(filepath.Join(svc, "supervise"), 0o700)
 	os.WriteFile(filepath.Join(svc, "supervise/status"), make([]byte, 20), 0o644)
 	im, err := Build(Spec{
-		Files:    []File{{Src: src, Dst: "/"}},
+		Files: []File{{Src: src, Dst: "/"}},
 		Services: []Service{{Name: "web", Dir: svc, LogRun: "#!/bin/sh\nexec multilog t ./main\n", Down: true},
 			{Name: "db", Run: "#!/bin/sh\n", Multilog: "t ./main", NotificationFD: 3}},
 	})
