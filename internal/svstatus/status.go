@@ -1,7 +1,9 @@
 // Package svstatus reads and writes the state files a supervisor keeps in a
 // service's supervise/ directory: the binary status file that daemontools'
-// svstat, svok and svc and runit's sv read, and ichi's own two additions,
-// the readiness file "ready" and the history file "ichi".
+// svstat, svok and svc and runit's sv read, runit's text files "stat" and
+// "pid", and ichi's own two additions, the readiness file "ready" and the
+// history file "ichi". ichi's supervisor writes them all with this package
+// and ichi's tools read them with it.
 //
 // The status file is runit's 20-byte layout, whose first 18 bytes are
 // daemontools' 0.76 layout:
@@ -13,8 +15,9 @@
 //	byte  18     runit: 1 while a TERM sent to the service has not taken effect
 //	byte  19     runit: run state, 0 down, 1 run, 2 finish
 //
-// Readers accept both sizes. Writers always write 20 bytes, replacing the
-// file atomically (a temporary file renamed over it), as runsv does.
+// Readers accept both sizes. Writers always write 20 bytes. Every file is
+// replaced atomically (written to NAME.new, which is renamed over NAME), as
+// runsv does, so a reader sees the old content or the new, never a mix.
 //
 // The package is a codec and file helper only: it does not supervise, lock,
 // or know about FIFOs.

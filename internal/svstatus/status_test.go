@@ -55,6 +55,45 @@ func TestDecode(t *testing.T) {
 	}
 }
 
+// TestEncode checks every byte Encode writes, time included, and that
+// Decode reads them back.
+func TestEncode(t *testing.T) {
+	since := time.Unix(1700000000, 123456789)
+	tests := []struct {
+		name string
+		in   Status
+		want []byte
+	}{
+		{"down want up", Status{Since: since, Want: 'u'},
+			[]byte{0x40, 0, 0, 0, 0x65, 0x53, 0xf1, 0x0a, 0x07, 0x5b, 0xcd, 0x15, 0, 0, 0, 0, 0, 'u', 0, 0}},
+		{"run paused term", Status{Since: since, Pid: 0x01020304, Paused: true, Want: 'd', Term: true, State: Run},
+			[]byte{0x40, 0, 0, 0, 0x65, 0x53, 0xf1, 0x0a, 0x07, 0x5b, 0xcd, 0x15, 4, 3, 2, 1, 1, 'd', 1, 1}},
+		{"finish", Status{Since: since, Pid: 77, Want: 'u', State: Finish},
+			[]byte{0x40, 0, 0, 0, 0x65, 0x53, 0xf1, 0x0a, 0x07, 0x5b, 0xcd, 0x15, 77, 0, 0, 0, 0, 'u', 0, 2}},
+		{"daemontools once", Status{Since: time.Unix(1700000000, 0), Pid: 12345, Paused: true, State: Run},
+			[]byte{0x40, 0, 0, 0, 0x65, 0x53, 0xf1, 0x0a, 0, 0, 0, 0, 0x39, 0x30, 0, 0, 1, 0, 0, 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := tt.in.Encode()
+			if !bytes.Equal(got[:], tt.want) {
+				t.Fatalf("Encode = % x\nwant     % x", got, tt.want)
+			}
+			back, err := Decode(got[:])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !back.Since.Equal(tt.in.Since) {
+				t.Errorf("Since = %v, want %v", back.Since, tt.in.Since)
+			}
+			back.Since, tt.in.Since, tt.in.Size = time.Time{}, time.Time{}, RunitSize
+			if back != tt.in {
+				t.Errorf("Decode(Encode) = %+v, want %+v", back, tt.in)
+			}
+		})
+	}
+}
+
 func TestDecodeShort(t *testing.T) {
 	for _, n := range []int{0, 1, 12, 17} {
 		if _, err := Decode(make([]byte, n)); !errors.Is(err, ErrFormat) {
