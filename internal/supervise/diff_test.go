@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ichi-init/ichi/internal/reaper"
+	"github.com/ichi-init/ichi/internal/svstatus"
 	"github.com/ichi-init/ichi/internal/testutil"
 )
 
@@ -91,7 +92,7 @@ func (p *peer) stop(t *testing.T) {
 	}
 	var pid int
 	if b, err := os.ReadFile(filepath.Join(p.dir, "supervise", "status")); err == nil {
-		if st, err := ParseStatus(b); err == nil {
+		if st, err := svstatus.Decode(b); err == nil {
 			pid = st.Pid
 		}
 	}
@@ -190,12 +191,12 @@ func agree(t *testing.T, what string, peers []*peer, outs map[string]string, wan
 }
 
 // status reads a peer's supervise/status (either layout).
-func (p *peer) status() (StatusFile, bool) {
+func (p *peer) status() (svstatus.Status, bool) {
 	b, err := os.ReadFile(filepath.Join(p.dir, "supervise", "status"))
 	if err != nil {
-		return StatusFile{}, false
+		return svstatus.Status{}, false
 	}
-	st, err := ParseStatus(b)
+	st, err := svstatus.Decode(b)
 	return st, err == nil
 }
 
@@ -256,7 +257,7 @@ func TestDaemontoolsTools(t *testing.T) {
 			until: func(p *peer) bool { st, _ := p.status(); return !st.Paused && len(sigs(p)) >= 6 }, check: [][]string{svstat}},
 		// The helper ignores TERM: down leaves it running, wanted down.
 		step{name: "down ignored", action: []string{"svc", "-d", "svc"},
-			until: func(p *peer) bool { st, _ := p.status(); return !st.WantUp && len(sigs(p)) >= 8 },
+			until: func(p *peer) bool { st, _ := p.status(); return st.Want != 'u' && len(sigs(p)) >= 8 },
 			check: [][]string{svstat},
 			want:  map[string]string{"svstat svc": "svc: up (pid N) N seconds, want down\n[exit 0]"}},
 		step{name: "kill", action: []string{"svc", "-k", "svc"}, until: down, check: both,
@@ -336,7 +337,7 @@ func TestRunitTools(t *testing.T) {
 		{name: "term", action: []string{"sv", "-v", "term", "./svc"}, newPid: true, check: status},
 		{name: "kill", action: []string{"sv", "-v", "kill", "./svc"}, newPid: true, check: status},
 		{name: "once", action: []string{"sv", "-v", "once", "./svc"},
-			until: func(p *peer) bool { st, ok := p.status(); return ok && !st.WantUp }, check: status,
+			until: func(p *peer) bool { st, ok := p.status(); return ok && st.Want != 'u' }, check: status,
 			want: map[string]string{
 				"sv status ./svc": "run: ./svc: (pid N) Ns, want down\n[exit 0]",
 				"svstat svc":      "svc: up (pid N) N seconds, want down\n[exit 0]"}},
@@ -360,7 +361,7 @@ func TestRunitFinish(t *testing.T) {
 		"run":    "#!/bin/sh\nexec sleep 1000\n",
 		"finish": "#!/bin/sh\necho \"$@\" >> finished\nexec sleep 1\n",
 	}, map[string]string{"ichi": ichi, "runit": runsv})
-	finishing := func(p *peer) bool { st, ok := p.status(); return ok && st.State == StateFinish }
+	finishing := func(p *peer) bool { st, ok := p.status(); return ok && st.State == svstatus.Finish }
 	status := [][]string{{"sv", "status", "./svc"}}
 	runSteps(t, r, peers, tools, []step{
 		{name: "started", until: up, check: status},
@@ -369,7 +370,7 @@ func TestRunitFinish(t *testing.T) {
 		{name: "finished", until: down, check: status},
 		{name: "up", action: []string{"sv", "up", "./svc"}, until: up, check: status},
 		{name: "kill", action: []string{"sv", "kill", "./svc"}, until: finishing, check: status},
-		{name: "restarted", until: func(p *peer) bool { st, ok := p.status(); return ok && st.State == StateRun }, check: status},
+		{name: "restarted", until: func(p *peer) bool { st, ok := p.status(); return ok && st.State == svstatus.Run }, check: status},
 	})
 	for _, p := range peers {
 		got := fileLines(filepath.Join(p.dir, "finished"))

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ichi-init/ichi/internal/reaper"
+	"github.com/ichi-init/ichi/internal/svstatus"
 )
 
 // The test binary doubles as the services the tests supervise: run scripts
@@ -174,13 +175,13 @@ func waitState(t *testing.T, sv *Supervisor, what string, cond func(State) bool)
 }
 
 // readStatus reads and parses DIR/supervise/status.
-func readStatus(t *testing.T, dir string) StatusFile {
+func readStatus(t *testing.T, dir string) svstatus.Status {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(dir, "supervise", "status"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := ParseStatus(b)
+	st, err := svstatus.Decode(b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,15 +189,15 @@ func readStatus(t *testing.T, dir string) StatusFile {
 }
 
 // waitStatus polls DIR/supervise/status (of any supervisor) until cond holds.
-func waitStatus(t *testing.T, dir, what string, cond func(StatusFile) bool) StatusFile {
+func waitStatus(t *testing.T, dir, what string, cond func(svstatus.Status) bool) svstatus.Status {
 	t.Helper()
-	var st StatusFile
+	var st svstatus.Status
 	waitFor(t, what, 8*time.Second, func() bool {
 		b, err := os.ReadFile(filepath.Join(dir, "supervise", "status"))
 		if err != nil {
 			return false
 		}
-		st, err = ParseStatus(b)
+		st, err = svstatus.Decode(b)
 		return err == nil && cond(st)
 	})
 	return st

@@ -20,14 +20,19 @@
 //	control   FIFO (0600): one byte per command, see Control
 //	ok        FIFO (0600) kept open for reading: svok opens it to see that a
 //	          supervisor is running
-//	status    20 bytes, runit's layout whose first 18 are daemontools' (see
-//	          StatusFile); replaced atomically at each change
+//	status    20 bytes, runit's layout whose first 18 are daemontools'
 //	stat      runit's text state: "run", "down" or "finish", then ", paused",
 //	          ", got TERM", ", want down" or ", want exit"
 //	pid       runit's: the pid of ./run or ./finish and a newline, or empty
 //	ready     ichi's: the TAI64N label of the moment ./run reported ready,
 //	          removed when ./run exits
+//	ichi      ichi's history: "restarts=N", and once ./run has ended,
+//	          " exit=CODE" or " signal=NUMBER" for how it last ended;
+//	          rewritten each time ./run exits and each time it restarts
 //	notify    the systemd-style notification socket (see below)
+//
+// Package svstatus defines and writes the formats of status, stat, pid,
+// ready and ichi; every file is replaced atomically at each change.
 //
 // # Lifecycle
 //
@@ -64,7 +69,7 @@ import (
 	"time"
 
 	"github.com/ichi-init/ichi/internal/reaper"
-	"github.com/ichi-init/ichi/internal/tai64n"
+	"github.com/ichi-init/ichi/internal/svstatus"
 	"golang.org/x/sys/unix"
 )
 
@@ -230,6 +235,9 @@ func New(cfg Config) (*Supervisor, error) {
 		s.closeFiles()
 		return nil, err
 	}
+	// The history starts at "restarts=0": its presence tells the tools
+	// that the supervisor is ichi's.
+	s.writeHistory(svstatus.History{})
 	s.since = time.Now()
 	s.publish()
 	return s, nil
@@ -267,8 +275,10 @@ func (s *Supervisor) open() error {
 	}
 	s.control = os.NewFile(uintptr(fd), control)
 
-	if err := unix.Unlink(filepath.Join(s.sdir, "ready")); err != nil && err != unix.ENOENT {
-		return fmt.Errorf("unable to remove %s/supervise/ready: %w", s.name, err)
+	// A readiness file left by an earlier supervisor does not describe a
+	// run of this one.
+	if err := svstatus.RemoveReady(s.dir); err != nil {
+		return fmt.Errorf("unable to remove %s/supervise/ready: %w", s.name, unwrapPath(err))
 	}
 	s.notifyAddr = notifySocketAddr(s.dir)
 	if c, err := listenNotify(s.notifyAddr); err != nil {
@@ -649,6 +659,7 @@ func (s *Supervisor) startRun() bool {
 	s.gen++
 	if s.gen > 1 {
 		s.restarts++
+		s.writeHistory(svstatus.HistoryOf(int(s.restarts), s.lastExit.WaitStatus))
 	}
 	env, err := applyEnvDir(s.baseEnv, filepath.Join(s.dir, "env"))
 	if err != nil {
@@ -750,11 +761,14 @@ func (s *Supervisor) runGone(st reaper.Status) bool {
 	s.lastExit = st
 	s.gotTerm = false
 	s.closeNotifyPipe()
+	// The history and the end of readiness are on disk before the status
+	// that says ./run is gone: a tool that sees the new status sees them.
+	s.writeHistory(svstatus.HistoryOf(int(s.restarts), st.WaitStatus))
 	if s.ready {
 		s.ready = false
 		s.readySince = time.Time{}
-		if err := unix.Unlink(filepath.Join(s.sdir, "ready")); err != nil && err != unix.ENOENT {
-			s.logf("unable to remove %s/supervise/ready: %v", s.name, err)
+		if err := svstatus.RemoveReady(s.dir); err != nil {
+			s.logf("%s: %v", s.name, err)
 		}
 	}
 	if s.startFinish(st) {
@@ -835,7 +849,7 @@ func (s *Supervisor) readiness(ev readyEvent) {
 	}
 	s.ready = true
 	s.readySince = time.Now()
-	if err := replaceFile(s.sdir, "ready", append(tai64n.Append(nil, s.readySince), '\n')); err != nil {
+	if err := svstatus.WriteReady(s.dir, s.readySince); err != nil {
 		s.logf("%s: %v", s.name, err)
 	}
 	s.publish()
@@ -848,41 +862,49 @@ func (s *Supervisor) closeNotifyPipe() {
 	}
 }
 
-// publish writes supervise/status, pid and stat, and the State snapshot.
-func (s *Supervisor) publish() {
-	pid, state := 0, StateDown
-	switch {
-	case s.run != nil:
-		pid, state = s.run.Pid, StateRun
-	case s.finish != nil:
-		pid, state = s.finish.Pid, StateFinish
-	}
-	status := StatusFile{
-		When:    s.since,
-		Pid:     pid,
-		Paused:  s.paused,
-		WantUp:  s.want == 'u',
-		GotTerm: s.gotTerm,
-		State:   state,
-	}.Marshal()
-	if err := replaceFile(s.sdir, "status", status[:]); err != nil {
+// writeHistory replaces supervise/ichi with h.
+func (s *Supervisor) writeHistory(h svstatus.History) {
+	if err := svstatus.WriteHistory(s.dir, h); err != nil {
 		s.logf("%s: %v", s.name, err)
 	}
-	if pid != s.publishedPid || s.snap.Since.IsZero() {
-		if err := replaceFile(s.sdir, "pid", pidText(pid)); err != nil {
+}
+
+// publish writes supervise/status, pid and stat, and the State snapshot.
+func (s *Supervisor) publish() {
+	status := svstatus.Status{
+		Since:  s.since,
+		Paused: s.paused,
+		Want:   'd', // "once" too, as runsv writes it
+		Term:   s.gotTerm,
+		State:  svstatus.Down,
+	}
+	switch {
+	case s.run != nil:
+		status.Pid, status.State = s.run.Pid, svstatus.Run
+	case s.finish != nil:
+		status.Pid, status.State = s.finish.Pid, svstatus.Finish
+	}
+	if s.want == 'u' {
+		status.Want = 'u'
+	}
+	if err := svstatus.WriteStatus(s.dir, status); err != nil {
+		s.logf("%s: %v", s.name, err)
+	}
+	if status.Pid != s.publishedPid || s.snap.Since.IsZero() {
+		if err := svstatus.WritePid(s.dir, status.Pid); err != nil {
 			s.logf("%s: %v", s.name, err)
 		} else {
-			s.publishedPid = pid
+			s.publishedPid = status.Pid
 		}
 	}
-	if err := replaceFile(s.sdir, "stat", statText(state, s.paused, s.gotTerm, s.want != 'u', s.exiting)); err != nil {
+	if err := svstatus.WriteStat(s.dir, status, s.exiting); err != nil {
 		s.logf("%s: %v", s.name, err)
 	}
 	s.mu.Lock()
 	s.snap = State{
-		Pid:        pid,
-		Up:         state == StateRun,
-		Finishing:  state == StateFinish,
+		Pid:        status.Pid,
+		Up:         status.State == svstatus.Run,
+		Finishing:  status.State == svstatus.Finish,
 		Since:      s.since,
 		Want:       s.want,
 		Paused:     s.paused,

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ichi-init/ichi/internal/svstatus"
 	"github.com/ichi-init/ichi/internal/tai64n"
 )
 
@@ -59,7 +60,7 @@ func TestControlCommands(t *testing.T) {
 	if st.Want != 'd' || !st.Up {
 		t.Errorf("after d: %+v", st)
 	}
-	if s := readStatus(t, dir); s.WantUp || !s.GotTerm || s.State != StateRun {
+	if s := readStatus(t, dir); s.Want == 'u' || !s.Term || s.State != svstatus.Run {
 		t.Errorf("status after d: %+v", s)
 	}
 
@@ -82,7 +83,7 @@ func TestControlCommands(t *testing.T) {
 	if !st.LastExit.Signaled() || st.LastExit.Signal() != syscall.SIGKILL || st.LastExit.Pid != pid {
 		t.Errorf("LastExit after k = %v", st.LastExit)
 	}
-	if s := readStatus(t, dir); s.Pid != 0 || s.State != StateDown || s.GotTerm {
+	if s := readStatus(t, dir); s.Pid != 0 || s.State != svstatus.Down || s.Term {
 		t.Errorf("status after k: %+v", s)
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, "supervise", "stat")); string(b) != "down\n" {
@@ -189,7 +190,7 @@ func TestFinish(t *testing.T) {
 				rs.sv.Control(tc.cmd)
 			}
 			st := waitState(t, rs.sv, "finish running", func(s State) bool { return s.Finishing })
-			if s := readStatus(t, dir); s.State != StateFinish || s.Pid != st.Pid {
+			if s := readStatus(t, dir); s.State != svstatus.Finish || s.Pid != st.Pid {
 				t.Errorf("status during finish: %+v (state %+v)", s, st)
 			}
 			if b, _ := os.ReadFile(filepath.Join(dir, "supervise", "stat")); !strings.HasPrefix(string(b), "finish") {
@@ -253,7 +254,7 @@ func TestDownFileAndOnce(t *testing.T) {
 	if st := rs.sv.State(); st.Up || st.Want != 'd' {
 		t.Fatalf("started despite down file: %+v", st)
 	}
-	if s := readStatus(t, dir); s.WantUp || s.Pid != 0 {
+	if s := readStatus(t, dir); s.Want == 'u' || s.Pid != 0 {
 		t.Errorf("status: %+v", s)
 	}
 	rs.sv.Control('o')
@@ -261,7 +262,7 @@ func TestDownFileAndOnce(t *testing.T) {
 	if st.Want != 'o' {
 		t.Errorf("Want = %c", st.Want)
 	}
-	if s := readStatus(t, dir); s.WantUp || s.State != StateRun {
+	if s := readStatus(t, dir); s.Want == 'u' || s.State != svstatus.Run {
 		t.Errorf("status during once: %+v", s)
 	}
 	waitState(t, rs.sv, "down after once", func(s State) bool { return !s.Up && s.LastExit.Pid != 0 })
@@ -514,5 +515,52 @@ func TestKillFinish(t *testing.T) {
 	waitState(t, rs.sv, "down", func(s State) bool { return !s.Finishing && !s.Up })
 	if procState(st.Pid) != "" {
 		t.Errorf("./finish (pid %d) still running", st.Pid)
+	}
+}
+
+// TestHistory: supervise/ichi says "restarts=0" from the start; when ./run
+// ends, how it ended, before ./finish runs and before the status says ./run
+// is gone; when ./run starts again, the new count of restarts.
+func TestHistory(t *testing.T) {
+	tests := []struct {
+		name  string
+		first string // what the first ./run does; later ones sleep
+		end   string // the history's word for it
+	}{
+		{"exit code", "exit 3", "exit=3"},
+		{"exit 0", "exit 0", "exit=0"},
+		{"signal", "kill -USR1 $$", "signal=10"},
+	}
+	r := newReaper(t)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := service(t, map[string]string{
+				"run":    "#!/bin/sh\nif [ -e ran ]; then exec sleep 100; fi\n: > ran\n" + tc.first + "\n",
+				"finish": "#!/bin/sh\ncat supervise/ichi > finish.saw\n",
+				"down":   "",
+			})
+			history := filepath.Join(dir, "supervise", "ichi")
+			sv, err := New(Config{Dir: dir, Reaper: r, Env: []string{"PATH=/usr/bin:/bin"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b, err := os.ReadFile(history); err != nil || string(b) != "restarts=0\n" {
+				t.Errorf("history after New = %q, %v; want \"restarts=0\\n\"", b, err)
+			}
+			sv.Shutdown()
+			rs := start(t, r, dir, nil)
+			rs.sv.Control('u')
+			st := waitState(t, rs.sv, "restarted", func(s State) bool { return s.Up && s.Restarts == 1 })
+			if b, err := os.ReadFile(history); err != nil || string(b) != "restarts=1 "+tc.end+"\n" {
+				t.Errorf("history = %q, %v; want %q", b, err, "restarts=1 "+tc.end+"\n")
+			}
+			if b, _ := os.ReadFile(filepath.Join(dir, "finish.saw")); string(b) != "restarts=0 "+tc.end+"\n" {
+				t.Errorf("./finish saw history %q, want %q", b, "restarts=0 "+tc.end+"\n")
+			}
+			h, ok, err := svstatus.ReadHistory(dir)
+			if !ok || err != nil || h != svstatus.HistoryOf(int(st.Restarts), st.LastExit.WaitStatus) {
+				t.Errorf("ReadHistory = %+v, %v, %v; state %+v", h, ok, err, st)
+			}
+		})
 	}
 }
