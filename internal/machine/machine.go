@@ -17,6 +17,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -42,6 +43,7 @@ const (
 // machine is the state of one run of PID 1.
 type machine struct {
 	signals <-chan os.Signal
+	outMu   sync.Mutex // guards out: logf is called from many goroutines
 	out     io.Writer
 	reaper  *reaper.Reaper
 	cl      *cmdline.Cmdline
@@ -69,7 +71,15 @@ func NewMain(start StartSupervisor) func(args []string, signals <-chan os.Signal
 }
 
 func (m *machine) logf(format string, args ...any) {
-	fmt.Fprintf(m.out, format+"\n", args...)
+	fmt.Fprintf(m.output(), format+"\n", args...)
+}
+
+// output is where init's messages go: the console, then the catch-all once
+// the scanner runs.
+func (m *machine) output() io.Writer {
+	m.outMu.Lock()
+	defer m.outMu.Unlock()
+	return m.out
 }
 
 func (m *machine) debugf(format string, args ...any) {
@@ -140,7 +150,14 @@ func (m *machine) boot() {
 		if m.start == nil {
 			return fmt.Errorf("this build has no service scanner: %s is not supervised", m.cl.ServiceDir)
 		}
-		m.sup, err = m.start(m.reaper, m.cl.ServiceDir, m.out, m.logf)
+		m.sup, err = m.start(m.reaper, m.cl.ServiceDir, m.output(), m.logf)
+		if ca, ok := m.sup.(interface{ CatchAll() io.Writer }); ok && err == nil {
+			// From now on init's own messages go through the catch-all:
+			// to the console and into its log.
+			m.outMu.Lock()
+			m.out = ca.CatchAll()
+			m.outMu.Unlock()
+		}
 		return err
 	})
 }
@@ -229,7 +246,7 @@ func (m *machine) shutdown(action power.Action) {
 		m.dhcp.Stop()
 		m.dhcp = nil
 	}
-	steps := shutdown.Steps{ServiceTimeout: timeout, KillTimeout: timeout, Console: m.out}
+	steps := shutdown.Steps{ServiceTimeout: timeout, KillTimeout: timeout, Console: m.output()}
 	if m.sup != nil {
 		steps.StopServices = m.sup.StopServices
 		steps.DrainLoggers = m.sup.DrainLoggers
