@@ -99,6 +99,8 @@ func scratch(t *testing.T) string {
 		"dotfirst/..weird": "also hidden",
 		"unreadable/A":     "x",
 		"closed/A":         "x",
+		"noread/A":         "x",
+		"nosearch/A":       "x",
 		"nocwd/.keep":      "",
 		"locks/.keep":      "",
 	}
@@ -267,6 +269,9 @@ func TestEnvdirMatchesDaemontools(t *testing.T) {
 			// an unreadable working directory.
 			run{args: []string{"unreadable", "true"}, shell: `chmod 0 unreadable/A; exec /usr/bin/setuidgid nobody "$@"`},
 			run{args: []string{"closed", "true"}, shell: `chmod 0 closed; exec /usr/bin/setuidgid nobody "$@"`},
+			// Searchable but not readable, readable but not searchable.
+			run{args: []string{"noread", "true"}, shell: `chmod 0311 noread; exec /usr/bin/setuidgid nobody "$@"`},
+			run{args: []string{"nosearch", "true"}, shell: `chmod 0644 nosearch; exec /usr/bin/setuidgid nobody "$@"`},
 			run{args: []string{"../env", "true"}, shell: `chmod 0311 .; exec /usr/bin/setuidgid nobody "$@"`, dir: "nocwd"},
 		)
 	}

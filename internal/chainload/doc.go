@@ -14,5 +14,6 @@
 // runs.
 //
 // This package does not start processes and does not wait for them: it only
-// execs. Accounts come from /etc/passwd (package passwd), never from NSS.
+// execs. Its envdir reader, ReadEnvDir, is also the supervisor's for a
+// service's env/ directory, so both read a directory the same way. Accounts come from /etc/passwd (package passwd), never from NSS.
 package chainload

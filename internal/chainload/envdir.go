@@ -9,46 +9,89 @@ import (
 )
 
 // EnvdirMain is envdir: "envdir dir child" sets or removes one environment
-// variable per file of dir and runs child.
-//
-// The rules are the original's: files whose names start with '.' are
-// skipped; a file's first line is its value, with trailing spaces and tabs
-// removed and each NUL turned into a newline; an empty file removes the
-// variable; a file that vanished (a dangling symlink) reuses the value read
-// last, newline and all, as the original's buffer does. Bad usage exits 111,
-// as the original does.
+// variable per file of dir (see ReadEnvDir) and runs child. Bad usage exits
+// 111, as the original does.
 func EnvdirMain(argv []string) int {
 	const name = "envdir"
 	if len(argv) < 3 {
 		return usage(name, "dir child", 111)
 	}
-	env, code := readEnvDir(argv[1])
-	if code != 0 {
-		return code
+	// The original opens the working directory first, to return to it
+	// after reading dir from inside; it fails when it cannot.
+	fd, err := unix.Open(".", unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fatal(name, "unable to switch to current directory", err)
+	}
+	unix.Close(fd)
+	env, err := ReadEnvDir(argv[1])
+	if err != nil {
+		var e *EnvDirError
+		if errors.As(err, &e) {
+			return fatal(name, "unable to "+e.Op+" "+e.Path, e.Err)
+		}
+		return fatal(name, "unable to read directory "+argv[1], err)
 	}
 	return exec(name, argv[2:], env.Apply(os.Environ()))
 }
 
-// readEnvDir reads dir as envdir does, from inside dir, and returns to the
-// starting directory. A non-zero code means the error has been reported.
-func readEnvDir(dir string) (*Env, int) {
-	const name = "envdir"
-	orig, err := unix.Open(".", unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+// EnvDirError is the error of ReadEnvDir: what it was unable to do, to
+// which path, and why. Its text is envdir's message.
+type EnvDirError struct {
+	// Op is "switch to directory" (dir is missing, not a directory, or
+	// not searchable), "read directory" (dir cannot be listed) or "read"
+	// (a file cannot be read).
+	Op string
+	// Path is the directory, or DIR/NAME for a file.
+	Path string
+	// Err is the system's error.
+	Err error
+}
+
+func (e *EnvDirError) Error() string { return "unable to " + e.Op + " " + e.Path + ": " + e.Err.Error() }
+
+// Unwrap returns the system's error.
+func (e *EnvDirError) Unwrap() error { return e.Err }
+
+// ReadEnvDir reads the directory dir as daemontools' envdir does and returns
+// the changes it makes to an environment, in envdir's order (the order of
+// the directory's entries). The rules are the original's: files whose names
+// start with '.' are skipped; a file's first line is its value, with
+// trailing spaces and tabs removed and each NUL turned into a newline; an
+// empty file removes the variable; a file that vanished (a dangling
+// symlink) reuses the value read last, newline and all, as the original's
+// buffer does. A FIFO without a writer reads as empty.
+//
+// Unlike envdir, it does not change the working directory (other goroutines
+// may depend on it); it checks the permissions chdir would check, so the
+// same failures are reported. The error is an *EnvDirError; a missing dir
+// is one whose Err is ENOENT.
+func ReadEnvDir(dir string) (*Env, error) {
+	const switchTo, readDir = "switch to directory", "read directory"
+	dfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, fatal(name, "unable to switch to current directory", err)
+		return nil, &EnvDirError{switchTo, dir, err}
 	}
-	defer unix.Close(orig)
-	if err := unix.Chdir(dir); err != nil {
-		return nil, fatal(name, "unable to switch to directory "+dir, err)
-	}
-	d, err := os.Open(".")
+	defer unix.Close(dfd)
+	// Looking up "." in dir needs search permission on it, as chdir does;
+	// an O_PATH descriptor alone does not.
+	fd, err := unix.Openat(dfd, ".", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, fatal(name, "unable to read directory "+dir, err)
+		return nil, &EnvDirError{switchTo, dir, err}
 	}
+	unix.Close(fd)
+	fd, err = unix.Openat(dfd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &EnvDirError{readDir, dir, err}
+	}
+	d := os.NewFile(uintptr(fd), dir)
 	names, err := d.Readdirnames(-1)
 	d.Close()
 	if err != nil {
-		return nil, fatal(name, "unable to read directory "+dir, err)
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, &EnvDirError{readDir, dir, err}
 	}
 	env := &Env{}
 	var buf []byte // kept from file to file, as the original's is
@@ -56,12 +99,12 @@ func readEnvDir(dir string) (*Env, int) {
 		if n[0] == '.' {
 			continue
 		}
-		b, err := readFile(n, buf[:0])
+		b, err := readFileAt(dfd, n, buf[:0])
 		switch {
 		case errors.Is(err, unix.ENOENT):
 			// Keep buf as the previous file left it.
 		case err != nil:
-			return nil, fatal(name, "unable to read "+dir+"/"+n, err)
+			return nil, &EnvDirError{"read", dir + "/" + n, err}
 		default:
 			buf = b
 		}
@@ -73,10 +116,7 @@ func readEnvDir(dir string) (*Env, int) {
 		env.Set(n, string(buf))
 		buf = append(buf, 0) // the C string terminator the original leaves in its buffer
 	}
-	if err := unix.Fchdir(orig); err != nil {
-		return nil, fatal(name, "unable to switch to starting directory", err)
-	}
-	return env, 0
+	return env, nil
 }
 
 // firstLine cuts b at its first newline, removes trailing spaces and tabs,
@@ -94,11 +134,11 @@ func firstLine(b []byte) []byte {
 	return b
 }
 
-// readFile appends the contents of the file name to buf. It opens the file
-// without blocking, as the original does, so that a FIFO without a writer
-// reads as empty.
-func readFile(name string, buf []byte) ([]byte, error) {
-	fd, err := unix.Open(name, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+// readFileAt appends the contents of the file name in the directory dirfd
+// to buf. It opens the file without blocking, as the original does, so that
+// a FIFO without a writer reads as empty.
+func readFileAt(dirfd int, name string, buf []byte) ([]byte, error) {
+	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return buf, err
 	}
