@@ -1,59 +1,28 @@
 package supervise
 
 import (
-	"bytes"
 	"errors"
-	"fmt"
 	"io/fs"
-	"os"
-	"path/filepath"
-	"slices"
 	"strings"
+
+	"github.com/ichi-init/ichi/internal/chainload"
 )
 
-// applyEnvDir returns base modified by the directory dir as envdir(8) reads
-// it: for each file NAME (names starting with '.' are skipped), an empty file
-// removes NAME from the environment; otherwise NAME is set to the file's first
-// line, with trailing spaces and tabs removed and each NUL turned into a
-// newline. A missing dir leaves base as it is. base is not modified.
-//
-// This is the only place the supervisor reads env/; it is kept small so that
-// it can be replaced by a shared envdir reader.
-func applyEnvDir(base []string, dir string) ([]string, error) {
-	entries, err := os.ReadDir(dir)
+// serviceEnv returns base changed by the directory envDir as daemontools'
+// envdir changes an environment (chainload.ReadEnvDir): one variable set or
+// removed per file. A missing envDir leaves base as it is. base is not
+// modified.
+func serviceEnv(base []string, envDir string) ([]string, error) {
+	env, err := chainload.ReadEnvDir(envDir)
 	if errors.Is(err, fs.ErrNotExist) {
+		// Only the directory itself reports ENOENT: a file that vanished
+		// keeps the previous value, as in envdir.
 		return base, nil
 	}
 	if err != nil {
-		return base, fmt.Errorf("envdir %s: %w", dir, err)
+		return nil, err
 	}
-	env := slices.Clone(base)
-	for _, e := range entries {
-		name := e.Name()
-		if strings.HasPrefix(name, ".") {
-			continue
-		}
-		if strings.ContainsRune(name, '=') {
-			return base, fmt.Errorf("envdir %s: file name %q contains '='", dir, name)
-		}
-		data, err := os.ReadFile(filepath.Join(dir, name))
-		if err != nil {
-			return base, fmt.Errorf("envdir %s: %w", dir, err)
-		}
-		env = slices.DeleteFunc(env, func(kv string) bool {
-			return strings.HasPrefix(kv, name) && len(kv) > len(name) && kv[len(name)] == '='
-		})
-		if len(data) == 0 {
-			continue
-		}
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			data = data[:i]
-		}
-		data = bytes.TrimRight(data, " \t")
-		data = bytes.ReplaceAll(data, []byte{0}, []byte{'\n'})
-		env = append(env, name+"="+string(data))
-	}
-	return env, nil
+	return env.Apply(base), nil
 }
 
 // withEnv returns a copy of env with key set to value, replacing any earlier

@@ -10,8 +10,9 @@
 //
 // # Files
 //
-// In the service directory DIR it reads run, finish, down, env/ (envdir
-// style, applied to the environment of ./run and ./finish at each start) and
+// In the service directory DIR it reads run, finish, down, env/ (read as
+// daemontools' envdir reads a directory, by chainload.ReadEnvDir, and
+// applied to the environment of ./run and ./finish at each start) and
 // notification-fd. It creates DIR/supervise (mode 0700; a symlink to a
 // missing directory is followed and the directory created, as runsv does)
 // holding:
@@ -40,8 +41,9 @@
 // exists, "./finish EXITCODE SIGNAL" runs first, with runit's arguments:
 // the exit code and 0, or -1 and the low byte of the wait status (the signal
 // number, with 128 added when a core was dumped) when ./run was killed. A
-// ./run that cannot be started (missing, not executable) is reported through
-// Config.Logf and counts as an exit with code 111 and status 0, as in runit.
+// ./run that cannot be started (missing, not executable, or its env/
+// unreadable) is reported through Config.Logf and counts as an exit with
+// code 111 and status 0, as in runit.
 // Then, if the service is still wanted up, ./run starts again, but never
 // sooner than one second after its previous start.
 //
@@ -661,9 +663,12 @@ func (s *Supervisor) startRun() bool {
 		s.restarts++
 		s.writeHistory(svstatus.HistoryOf(int(s.restarts), s.lastExit.WaitStatus))
 	}
-	env, err := applyEnvDir(s.baseEnv, filepath.Join(s.dir, "env"))
+	env, err := serviceEnv(s.baseEnv, filepath.Join(s.dir, "env"))
 	if err != nil {
-		s.logf("%s: %v", s.name, err)
+		// As "envdir ./env" in ./run would: no start without the
+		// environment the service is configured with.
+		s.logf("unable to start %s/run: %v", s.name, err)
+		return s.runGone(reaper.Status{WaitStatus: 111 << 8})
 	}
 	if s.notifyAddr != "" {
 		env = withEnv(env, "NOTIFY_SOCKET", s.notifyAddr)
@@ -795,9 +800,10 @@ func (s *Supervisor) startFinish(st reaper.Status) bool {
 		s.logf("unable to start %s/finish: %v", s.name, err)
 		return false
 	}
-	env, err := applyEnvDir(s.baseEnv, filepath.Join(s.dir, "env"))
+	env, err := serviceEnv(s.baseEnv, filepath.Join(s.dir, "env"))
 	if err != nil {
-		s.logf("%s: %v", s.name, err)
+		s.logf("unable to start %s/finish: %v", s.name, err)
+		return false
 	}
 	c, err := s.cfg.Reaper.Spawn(reaper.Cmd{
 		Path:   "./finish",

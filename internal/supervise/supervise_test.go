@@ -564,3 +564,29 @@ func TestHistory(t *testing.T) {
 		})
 	}
 }
+
+// TestEnvDirUnreadable: a ./run whose env/ cannot be read is not started
+// (without the environment it is configured with); it counts as exit 111.
+func TestEnvDirUnreadable(t *testing.T) {
+	r := newReaper(t)
+	dir := service(t, map[string]string{
+		"run":    "#!/bin/sh\n: > started\nexec sleep 100\n",
+		"env":    "a file, not a directory",
+		"finish": "#!/bin/sh\necho \"$@\" > finished\n",
+	})
+	rs := start(t, r, dir, nil)
+	st := waitState(t, rs.sv, "first attempt", func(s State) bool { return s.LastExit.Exited() && !s.Finishing })
+	if st.LastExit.ExitStatus() != 111 {
+		t.Errorf("last exit %v, want exit 111", st.LastExit)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "started")); err == nil {
+		t.Error("./run started without its env/")
+	}
+	// ./finish needs the same environment: it does not run either.
+	if _, err := os.Stat(filepath.Join(dir, "finished")); err == nil {
+		t.Error("./finish ran without its env/")
+	}
+	if logs := rs.logs.String(); !strings.Contains(logs, "unable to start "+dir+"/run: unable to switch to directory "+dir+"/env: not a directory") {
+		t.Errorf("logs: %q", logs)
+	}
+}
