@@ -47,7 +47,9 @@ type EnvDirError struct {
 	Err error
 }
 
-func (e *EnvDirError) Error() string { return "unable to " + e.Op + " " + e.Path + ": " + e.Err.Error() }
+func (e *EnvDirError) Error() string {
+	return "unable to " + e.Op + " " + e.Path + ": " + e.Err.Error()
+}
 
 // Unwrap returns the system's error.
 func (e *EnvDirError) Unwrap() error { return e.Err }
