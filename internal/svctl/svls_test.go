@@ -231,11 +231,6 @@ func TestSvlsLive(t *testing.T) {
 		"stopped": "down ready=- restarts=-",
 		"unsup":   "unsupervised ready=- restarts=-",
 	}
-	if _, err := os.Stat(svstatus.Path(ichi, svstatus.HistoryFile)); err != nil {
-		// ichi's supervisor does not write its history file (yet): svls
-		// knows its readiness only.
-		want["ichi"] = "up ready=yes restarts=-"
-	}
 	for _, s := range got {
 		line := s.State
 		if s.Paused {
@@ -274,6 +269,61 @@ func TestSvlsLive(t *testing.T) {
 	for _, l := range lines[1:] {
 		if len(l) <= col || l[col-1] != ' ' || l[col] == ' ' {
 			t.Errorf("svls row not aligned with header:\n%s\n%s", lines[0], l)
+		}
+	}
+}
+
+// TestSvlsHistoryLive runs ichi's supervise tool on a service whose first
+// ./run exits 3 and on one whose first ./run is killed by SIGKILL (each
+// ./run after the first stays up): svls shows both restarted once, with how
+// ./run last ended, which only ichi's supervisor publishes (supervise/ichi).
+func TestSvlsHistoryLive(t *testing.T) {
+	svlsBin, supervise := testutil.ToolLink(t, "svls"), testutil.ToolLink(t, "supervise")
+	scan := t.TempDir()
+	again := "if [ -e ran ]; then exec sleep 300; fi\n: > ran\n"
+	dirs := []string{
+		serviceDir(t, scan, "code", again+"exit 3"),
+		serviceDir(t, scan, "killed", again+"kill -KILL $$"),
+	}
+	for _, dir := range dirs {
+		startSupervisor(t, supervise, dir)
+	}
+	for _, dir := range dirs {
+		waitFor(t, "restart of "+dir, func() bool {
+			st, err := svstatus.ReadStatus(dir)
+			h, ok, _ := svstatus.ReadHistory(dir)
+			return err == nil && st.Up() && ok && h.Restarts == 1
+		})
+	}
+
+	table := runTool(t, scan, svlsBin, scan)
+	lines := strings.Split(strings.TrimSuffix(table.stdout, "\n"), "\n")
+	if table.code != 0 || len(lines) != 3 {
+		t.Fatalf("svls = %+v", table)
+	}
+	// SERVICE STATE PID TIME READY RESTARTS EXIT
+	wantRows := []string{"code up PID T no 1 3", "killed up PID T no 1 SIGKILL"}
+	for i, l := range lines[1:] {
+		f := strings.Fields(l)
+		if len(f) != 7 {
+			t.Errorf("svls row %q: %d columns, want 7", l, len(f))
+			continue
+		}
+		f[2], f[3] = "PID", "T"
+		if got := strings.Join(f, " "); got != wantRows[i] {
+			t.Errorf("svls row %q, want %q", got, wantRows[i])
+		}
+	}
+
+	r := runTool(t, scan, svlsBin, "-j", scan)
+	var got []Service
+	if err := json.Unmarshal([]byte(r.stdout), &got); r.code != 0 || err != nil || len(got) != 2 {
+		t.Fatalf("svls -j = %+v (%v)", r, err)
+	}
+	wantExits := []Exit{{Code: 3}, {Code: 128 + 9, Signal: "SIGKILL"}}
+	for i, s := range got {
+		if s.Restarts == nil || *s.Restarts != 1 || s.LastExit == nil || *s.LastExit != wantExits[i] {
+			t.Errorf("svls -j: %s restarts %v, last exit %v; want 1, %v", s.Name, s.Restarts, s.LastExit, wantExits[i])
 		}
 	}
 }
