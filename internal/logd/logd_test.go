@@ -2,7 +2,9 @@ package logd
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -192,6 +194,9 @@ func logged(t *testing.T, dir string) []string {
 	var lines []string
 	for _, n := range names {
 		b, err := os.ReadFile(n)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // renamed or not made yet by a logger still running
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -414,6 +419,7 @@ func TestKilledMidStream(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 		return cmd
 	}
 	dir := filepath.Join(work, "main")
