@@ -29,7 +29,8 @@
 //	          removed when ./run exits
 //	ichi      ichi's history: "restarts=N", and once ./run has ended,
 //	          " exit=CODE" or " signal=NUMBER" for how it last ended;
-//	          rewritten each time ./run exits and each time it restarts
+//	          rewritten when ./run exits (before ./finish starts) and
+//	          when it restarts
 //	notify    the systemd-style notification socket (see below)
 //
 // Package svstatus defines and writes the formats of status, stat, pid,
@@ -170,6 +171,9 @@ type Supervisor struct {
 	gen          uint64 // starts of ./run so far
 	restarts     uint64
 	lastExit     reaper.Status
+	exited       bool             // ./run has ended (or failed to start) at least once
+	history      svstatus.History // what supervise/ichi holds
+	historySaved bool             // supervise/ichi holds history
 	ready        bool
 	readySince   time.Time
 	notifyPipe   *os.File
@@ -237,9 +241,6 @@ func New(cfg Config) (*Supervisor, error) {
 		s.closeFiles()
 		return nil, err
 	}
-	// The history starts at "restarts=0": its presence tells the tools
-	// that the supervisor is ichi's.
-	s.writeHistory(svstatus.History{})
 	s.since = time.Now()
 	s.publish()
 	return s, nil
@@ -661,7 +662,6 @@ func (s *Supervisor) startRun() bool {
 	s.gen++
 	if s.gen > 1 {
 		s.restarts++
-		s.writeHistory(svstatus.HistoryOf(int(s.restarts), s.lastExit.WaitStatus))
 	}
 	env, err := serviceEnv(s.baseEnv, filepath.Join(s.dir, "env"))
 	if err != nil {
@@ -764,11 +764,11 @@ func (s *Supervisor) childExited() {
 // reports whether it published the new state.
 func (s *Supervisor) runGone(st reaper.Status) bool {
 	s.lastExit = st
+	s.exited = true
 	s.gotTerm = false
 	s.closeNotifyPipe()
-	// The history and the end of readiness are on disk before the status
-	// that says ./run is gone: a tool that sees the new status sees them.
-	s.writeHistory(svstatus.HistoryOf(int(s.restarts), st.WaitStatus))
+	// The end of readiness is on disk before the status that says ./run
+	// is gone (publish writes the history before the status too).
 	if s.ready {
 		s.ready = false
 		s.readySince = time.Time{}
@@ -805,6 +805,7 @@ func (s *Supervisor) startFinish(st reaper.Status) bool {
 		s.logf("unable to start %s/finish: %v", s.name, err)
 		return false
 	}
+	s.saveHistory() // ./finish may read how ./run ended from supervise/ichi
 	c, err := s.cfg.Reaper.Spawn(reaper.Cmd{
 		Path:   "./finish",
 		Args:   []string{"./finish", code, low},
@@ -868,15 +869,30 @@ func (s *Supervisor) closeNotifyPipe() {
 	}
 }
 
-// writeHistory replaces supervise/ichi with h.
-func (s *Supervisor) writeHistory(h svstatus.History) {
+// saveHistory writes supervise/ichi when what it should say has changed.
+// The first call writes "restarts=0": the file's presence tells the tools
+// that the supervisor is ichi's. A restart right after ./run ended costs one
+// write, not two.
+func (s *Supervisor) saveHistory() {
+	h := svstatus.History{Restarts: int(s.restarts)}
+	if s.exited {
+		h = svstatus.HistoryOf(int(s.restarts), s.lastExit.WaitStatus)
+	}
+	if s.historySaved && h == s.history {
+		return
+	}
 	if err := svstatus.WriteHistory(s.dir, h); err != nil {
 		s.logf("%s: %v", s.name, err)
+		return
 	}
+	s.history, s.historySaved = h, true
 }
 
-// publish writes supervise/status, pid and stat, and the State snapshot.
+// publish writes supervise/ichi (when it changed), then supervise/status,
+// pid and stat, and the State snapshot: a tool that reads the new status
+// finds the history that goes with it.
 func (s *Supervisor) publish() {
+	s.saveHistory()
 	status := svstatus.Status{
 		Since:  s.since,
 		Paused: s.paused,
