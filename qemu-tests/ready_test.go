@@ -9,44 +9,18 @@ import (
 	"github.com/ichi-init/ichi/vmtest"
 )
 
-// supervisedInit is a busybox guest init that runs ichi's supervise tool
-// on each service directory, its output stamped by ichi's tai64n into
-// log/main/current: the files vmtest's service waits and log reader use,
-// without depending on ichi's machine role.
-const supervisedInit = `#!/bin/sh
-export PATH=/bin:/sbin:/usr/bin:/usr/sbin
-mount -t proc proc /proc
-mount -t sysfs sys /sys
-mount -t devtmpfs dev /dev
-modprobe virtio_pci
-modprobe virtio_console
-vmagent 2>/dev/console &
-cd /service
-for s in *; do
-	[ "$s" = vmagent ] && continue
-	mkdir -p $s/log/main
-	(supervise $s 2>&1 | tai64n >> $s/log/main/current) &
-done
-echo "guest-init: ready"
-while :; do wait; sleep 1; done
-`
-
 // TestReadyTimeoutMessage: a service that never becomes ready makes
 // WaitReady fail within its timeout, and the message carries the console's
 // tail and the service's log tail; a service that does become ready passes.
 func TestReadyTimeoutMessage(t *testing.T) {
 	t.Parallel()
 	vm := vmtest.Start(t, vmtest.Options{
-		NoAgent:         true,
-		Append:          []string{"rdinit=/guest-init"},
-		PoweroffCommand: "busybox poweroff -f",
-		Timeout:         3 * time.Minute,
+		Timeout: 3 * time.Minute,
 		Spec: initramfs.Spec{
-			Files: []initramfs.File{{Dst: "/guest-init", Mode: 0o755, Data: []byte(supervisedInit)}},
 			Services: []initramfs.Service{
-				{Name: "never", NotificationFD: 3,
+				{Name: "never", NotificationFD: 3, Multilog: "t ./main",
 					Run: "#!/bin/sh\nwhile :; do echo 'never: still warming up'; sleep 1; done\n"},
-				{Name: "prompt", NotificationFD: 3,
+				{Name: "prompt", NotificationFD: 3, Multilog: "t ./main",
 					Run: "#!/bin/sh\necho 'prompt: ready now'\necho >&3\nexec sleep 100000\n"},
 			},
 		},
