@@ -32,6 +32,7 @@
 //	-agent              also run vmagent (vmtest's command channel)
 //	-o FILE             write the image to FILE and do not boot it
 //	-v                  list the image's contents
+//	-timeout DURATION   kill QEMU after this long
 //
 // An appliance is a directory: service/NAME are its service directories,
 // rootfs/ is copied over the image's root (its /etc files, say), and
@@ -43,6 +44,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -51,6 +53,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -154,6 +157,7 @@ type config struct {
 	appendWords, memory, kernel, init string
 	output, applianceDir              string
 	agent, verbose                    bool
+	timeout                           time.Duration
 }
 
 func newConfig(base string) *config { return &config{base: base} }
@@ -174,6 +178,7 @@ func (c *config) flags(sub string) *flag.FlagSet {
 	fs.StringVar(&c.applianceDir, "dir", "appliance", "directory holding the appliances")
 	fs.BoolVar(&c.agent, "agent", false, "also run vmagent, the vmtest command channel")
 	fs.BoolVar(&c.verbose, "v", false, "list the image's contents")
+	fs.DurationVar(&c.timeout, "timeout", 0, "kill QEMU after this long (0: never)")
 	return fs
 }
 
@@ -192,6 +197,9 @@ func (c *config) merge(top *config) *config {
 		if *p.src != "" {
 			*p.dst = *p.src
 		}
+	}
+	if top.timeout != 0 {
+		out.timeout = top.timeout
 	}
 	if top.memory != "256M" {
 		out.memory = top.memory
@@ -357,9 +365,18 @@ func (c *config) execute(buildOnly bool, stdin io.Reader, stdout, stderr io.Writ
 		fmt.Fprintf(stderr, "%s: console follows; ctrl-a x quits QEMU\n", name)
 	}
 	prog, args := m.Command()
-	cmd := exec.Command(prog, args...)
+	ctx := context.Background()
+	if c.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
+	cmd := exec.CommandContext(ctx, prog, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
 	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return 111, fmt.Errorf("%s: killed after -timeout %v", prog, c.timeout)
+		}
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
 			return ee.ExitCode(), fmt.Errorf("%s: %w", prog, err)
