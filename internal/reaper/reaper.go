@@ -8,15 +8,25 @@
 // use os/exec and never start a Reaper are unaffected.
 //
 // The race between fork and registration is closed by a lock: Spawn holds it
-// from before fork until the pid is registered, and the reap loop holds it
-// around each wait4 and the lookup of the pid's owner. Signals sent through
+// from before fork until the pid is registered, and whoever reaps holds it
+// around wait4 and the lookup of the pid's owner. Signals sent through
 // Child.Signal take the same lock and are never sent after the pid was reaped,
 // so they cannot reach a process that reused the pid.
 //
-// Signals: the reaper subscribes to SIGCHLD with signal.Notify. Go delivers a
-// signal to every channel subscribed to it, so the rest of init subscribes to
-// the signals it handles with signal.Notify as usual; it must never call
-// signal.Ignore or signal.Reset for SIGCHLD.
+// Two paths lead to a reap, and whichever takes the lock first delivers:
+//
+//   - Each spawned child gets a pidfd (clone with CLONE_PIDFD), which the Go
+//     poller watches; when it becomes readable the child has exited, and a
+//     goroutine of the reaper reaps exactly that pid. This is the short way
+//     from an exit to its owner: one wake-up of one thread.
+//   - SIGCHLD, subscribed with signal.Notify, makes the reap loop call
+//     wait4(-1) until nothing is left: orphans, children whose pidfd could
+//     not be watched (old kernels), and any child the first path has not yet
+//     reached.
+//
+// Go delivers a signal to every channel subscribed to it, so the rest of
+// init subscribes to the signals it handles with signal.Notify as usual; it
+// must never call signal.Ignore or signal.Reset for SIGCHLD.
 package reaper
 
 import (
@@ -25,9 +35,12 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -70,8 +83,11 @@ type Options struct {
 type Reaper struct {
 	role Role
 
-	mu       sync.Mutex // held around fork+register and around wait4+lookup
-	children map[int]*Child
+	mu        sync.Mutex // held around fork+register and around wait4+lookup
+	children  map[int]*Child
+	unwatched int            // children whose exit only SIGCHLD tells; guarded by mu
+	closed    bool           // Stop was called; guarded by mu
+	watchers  sync.WaitGroup // the goroutines waiting on pidfds; Add under mu
 
 	orphans atomic.Uint64
 	reaped  atomic.Uint64
@@ -125,58 +141,194 @@ func (r *Reaper) Running() int {
 	return len(r.children)
 }
 
-// Stop ends the reap loop after one last pass and unsubscribes from SIGCHLD.
-// Children still running keep their Child, but their exit is no longer
-// delivered. It is for tests and for tools about to exit; init never stops
-// its reaper. It is safe to call more than once, from several goroutines.
+// Stop ends the reap loop after one last pass, stops watching the pidfds of
+// children still running and unsubscribes from SIGCHLD. Children still
+// running keep their Child, but their exit is no longer delivered. It is for
+// tests and for tools about to exit; init never stops its reaper. It is safe
+// to call more than once, from several goroutines.
 func (r *Reaper) Stop() {
-	r.stopOnce.Do(func() { close(r.stop) })
+	r.stopOnce.Do(func() {
+		close(r.stop)
+		var pidfds []*os.File
+		r.mu.Lock()
+		r.closed = true
+		for _, c := range r.children {
+			if c.watched {
+				pidfds = append(pidfds, c.pidfd)
+			}
+		}
+		r.mu.Unlock()
+		// Closing a pidfd wakes its watcher, which then returns. Not
+		// under r.mu: Close waits for the watcher to let go of the
+		// file, and the watcher may be waiting for r.mu.
+		for _, f := range pidfds {
+			f.Close()
+		}
+	})
 	<-r.stopped
+	r.watchers.Wait()
 	signal.Stop(r.sigchld)
 }
 
+// orphanBatch is how long the reap loop lets exits pile up, after a
+// SIGCHLD, when its previous pass reaped orphans and every spawned child has
+// a watched pidfd. Each pass ends with a wait4 that finds nothing, and that
+// call walks the whole list of the process's children in the kernel: when
+// thousands of orphans exit at once, reaping them a few per SIGCHLD costs
+// CPU quadratic in their number. Orphans have nobody waiting for their
+// status, and spawned children are delivered through their pidfds meanwhile.
+const orphanBatch = time.Millisecond
+
 func (r *Reaper) loop() {
 	defer close(r.stopped)
+	batch := time.NewTimer(orphanBatch)
+	batch.Stop()
 	for {
-		r.reapAll()
+		orphans := r.reapAll()
 		select {
 		case <-r.sigchld:
 		case <-r.stop:
 			r.reapAll()
 			return
 		}
+		if orphans > 0 && r.allWatched() {
+			batch.Reset(orphanBatch)
+			select {
+			case <-batch.C:
+			case <-r.stop:
+				r.reapAll()
+				return
+			}
+		}
 	}
 }
 
-// reapAll reaps until no exited child is left.
-func (r *Reaper) reapAll() {
+// allWatched reports whether every running spawned child has a pidfd watched
+// by the poller.
+func (r *Reaper) allWatched() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.unwatched == 0
+}
+
+// reapAll reaps until no exited child is left, and returns how many of the
+// processes it reaped were orphans.
+func (r *Reaper) reapAll() (orphans int) {
 	for {
 		var ws syscall.WaitStatus
 		r.mu.Lock()
-		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
+		pid, err := wait4(-1, &ws)
 		if err == syscall.EINTR {
 			r.mu.Unlock()
 			continue
 		}
-		if err != nil || pid <= 0 {
+		if err != 0 || pid <= 0 {
 			// ECHILD: no children at all; 0: none has exited yet.
 			r.mu.Unlock()
-			return
+			return orphans
 		}
-		c := r.children[pid]
-		delete(r.children, pid)
-		if c != nil {
-			c.reaped = true
-		}
+		c := r.reapedLocked(pid)
 		r.mu.Unlock()
 		r.reaped.Add(1)
 		if c == nil {
 			r.orphans.Add(1)
+			orphans++
 			continue
 		}
-		c.status = Status{Pid: pid, WaitStatus: ws}
-		close(c.done)
+		c.deliver(pid, ws)
 	}
+}
+
+// reapedLocked records that pid was reaped and returns its owner, nil for
+// an orphan. The caller holds r.mu and delivers the status after unlocking.
+func (r *Reaper) reapedLocked(pid int) *Child {
+	c := r.children[pid]
+	if c != nil {
+		delete(r.children, pid)
+		c.reaped = true
+		if !c.watched {
+			r.unwatched--
+		}
+	}
+	return c
+}
+
+// wait4 is wait4(2) with WNOHANG. It never blocks, so it is made as a raw
+// system call, without the scheduler's bookkeeping for blocking calls.
+func wait4(pid int, ws *syscall.WaitStatus) (int, syscall.Errno) {
+	r1, _, errno := syscall.RawSyscall6(syscall.SYS_WAIT4, uintptr(pid), uintptr(unsafe.Pointer(ws)), syscall.WNOHANG, 0, 0, 0)
+	return int(r1), errno
+}
+
+// watchLocked registers c's pidfd with the Go poller, so that c's exit
+// wakes a goroutine that reaps it, and returns that goroutine, which the
+// caller starts after releasing r.mu. It returns nil, closing the pidfd, when
+// the descriptor cannot be watched: SIGCHLD then does the job.
+func (r *Reaper) watchLocked(c *Child, pidfd int) func() {
+	if r.closed || syscall.SetNonblock(pidfd, true) != nil {
+		syscall.Close(pidfd)
+		return nil
+	}
+	f := os.NewFile(uintptr(pidfd), "pidfd "+strconv.Itoa(c.Pid))
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil
+	}
+	c.pidfd = f
+	c.watched = true
+	r.watchers.Add(1)
+	return func() {
+		defer r.watchers.Done()
+		defer f.Close()
+		// The function runs once at once, then each time the poller
+		// says the pidfd is readable, which it becomes when c exits.
+		// Read returns when the function says c is reaped, when the
+		// poller cannot watch the file, or when Stop closes it.
+		err := rc.Read(func(uintptr) bool { return r.reapChild(c) })
+		if err != nil {
+			r.mu.Lock()
+			if !c.reaped && c.watched {
+				// SIGCHLD is left to tell.
+				c.watched = false
+				r.unwatched++
+			}
+			r.mu.Unlock()
+			return
+		}
+		// The owner of c, woken by its status, runs before this
+		// goroutine unregisters and closes the pidfd: a supervisor
+		// restarts its service first.
+		runtime.Gosched()
+	}
+}
+
+// reapChild reaps c if it has exited and delivers its status. It reports
+// whether c's watch is over: c has been reaped, by this call or by the reap
+// loop.
+func (r *Reaper) reapChild(c *Child) bool {
+	var ws syscall.WaitStatus
+	r.mu.Lock()
+	if c.reaped {
+		r.mu.Unlock()
+		return true
+	}
+	pid, err := wait4(c.Pid, &ws)
+	for err == syscall.EINTR {
+		pid, err = wait4(c.Pid, &ws)
+	}
+	if pid != c.Pid {
+		// 0: not exited yet (the poller woke early). ECHILD: someone
+		// broke the contract and reaped it elsewhere; nothing will
+		// ever come.
+		r.mu.Unlock()
+		return err == syscall.ECHILD
+	}
+	r.reapedLocked(pid)
+	r.mu.Unlock()
+	r.reaped.Add(1)
+	c.deliver(pid, ws)
+	return true
 }
 
 // Cmd describes a process to start.
@@ -220,10 +372,19 @@ type Child struct {
 	// Pid is the child's process id.
 	Pid int
 
-	r      *Reaper
-	done   chan struct{}
-	status Status
-	reaped bool // guarded by r.mu
+	r       *Reaper
+	done    chan struct{}
+	status  Status
+	reaped  bool     // guarded by r.mu
+	watched bool     // a goroutine waits on pidfd; guarded by r.mu
+	pidfd   *os.File // the pidfd, closed by its watcher (or by Stop)
+}
+
+// deliver publishes the status of the reaped child: once, by whoever reaped
+// it.
+func (c *Child) deliver(pid int, ws syscall.WaitStatus) {
+	c.status = Status{Pid: pid, WaitStatus: ws}
+	close(c.done)
 }
 
 // Spawn starts cmd and registers it before the reap loop can see its exit.
@@ -259,6 +420,8 @@ func (r *Reaper) Spawn(cmd Cmd) (*Child, error) {
 	if attr.Env == nil {
 		attr.Env = []string{}
 	}
+	pidfd := -1
+	attr.Sys.PidFD = &pidfd
 	r.mu.Lock()
 	pid, err := syscall.ForkExec(cmd.Path, argv, attr)
 	if err != nil {
@@ -267,8 +430,18 @@ func (r *Reaper) Spawn(cmd Cmd) (*Child, error) {
 	}
 	c := &Child{Pid: pid, r: r, done: make(chan struct{})}
 	r.children[pid] = c
+	var watcher func()
+	if pidfd >= 0 {
+		watcher = r.watchLocked(c, pidfd)
+	}
+	if watcher == nil {
+		r.unwatched++
+	}
 	r.mu.Unlock()
 	runtime.KeepAlive(cmd.Files)
+	if watcher != nil {
+		go watcher()
+	}
 	return c, nil
 }
 

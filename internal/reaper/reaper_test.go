@@ -114,3 +114,103 @@ func TestStopTwiceConcurrently(t *testing.T) {
 	wg.Wait()
 	r.Stop()
 }
+
+// TestPidfdAloneDelivers runs a reaper whose SIGCHLD loop never runs: the
+// status must come through the child's pidfd alone.
+func TestPidfdAloneDelivers(t *testing.T) {
+	r := &Reaper{children: make(map[int]*Child)}
+	c, err := r.Spawn(Cmd{Path: "/bin/sh", Args: []string{"sh", "-c", "exit 3"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.mu.Lock()
+	watched := c.watched
+	r.mu.Unlock()
+	if !watched {
+		t.Skip("the kernel gave no pollable pidfd")
+	}
+	select {
+	case <-c.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("no status through the pidfd after 5 s")
+	}
+	if got := c.Status().Code(); got != 3 {
+		t.Errorf("code %d, want 3", got)
+	}
+	if err := c.Signal(syscall.SIGTERM); err != ErrReaped {
+		t.Errorf("Signal after reap: %v, want ErrReaped", err)
+	}
+	r.watchers.Wait()
+	if r.Running() != 0 || r.Reaped() != 1 || r.Orphans() != 0 {
+		t.Errorf("running %d, reaped %d, orphans %d; want 0, 1, 0", r.Running(), r.Reaped(), r.Orphans())
+	}
+}
+
+// TestStopEndsWatchers stops a reaper while a child runs: Stop must return
+// (its pidfd watcher ended), and the child's exit is not delivered.
+func TestStopEndsWatchers(t *testing.T) {
+	r := Start(Options{ChildrenOnly: true})
+	c, err := r.Spawn(Cmd{Path: "/bin/sleep", Args: []string{"sleep", "60"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := make(chan struct{})
+	go func() {
+		r.Stop()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Stop did not return within 5 s")
+	}
+	if err := syscall.Kill(c.Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	var ws syscall.WaitStatus
+	if _, err := syscall.Wait4(c.Pid, &ws, 0, nil); err != nil {
+		t.Fatalf("wait4 %d: %v", c.Pid, err)
+	}
+	select {
+	case <-c.Done():
+		t.Error("status delivered after Stop")
+	default:
+	}
+}
+
+// TestOrphanBurstBatchesOnlyWhenWatched checks the condition for batching
+// the reap loop's passes: every running child watched through its pidfd.
+func TestOrphanBurstBatchesOnlyWhenWatched(t *testing.T) {
+	r := &Reaper{children: make(map[int]*Child)}
+	c, err := r.Spawn(Cmd{Path: "/bin/sleep", Args: []string{"sleep", "60"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.mu.Lock()
+	watched := c.watched
+	r.mu.Unlock()
+	if watched != r.allWatched() {
+		t.Errorf("child watched %v, allWatched %v", watched, r.allWatched())
+	}
+	if watched {
+		// Closing its pidfd ends the watch: SIGCHLD must tell now,
+		// so the reap loop must not delay.
+		r.mu.Lock()
+		pidfd := c.pidfd
+		r.mu.Unlock()
+		pidfd.Close()
+		r.watchers.Wait()
+		if r.allWatched() {
+			t.Error("allWatched after the child's watch ended")
+		}
+	}
+	c.Signal(syscall.SIGKILL)
+	r.reapAll()
+	for r.Running() != 0 {
+		time.Sleep(time.Millisecond)
+		r.reapAll()
+	}
+	if !r.allWatched() {
+		t.Error("allWatched false with no child running")
+	}
+}
