@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -435,8 +434,3 @@ func TestDiffSignals(t *testing.T) {
 }
 
 // sortedLines is a helper for tests that compare sets of lines.
-func sortedLines(b []byte) []string {
-	l := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
-	sort.Strings(l)
-	return l
-}
