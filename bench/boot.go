@@ -1,0 +1,339 @@
+package main
+
+// The boot benchmark (issue 8): how long the mail appliance takes from QEMU's
+// start to the SMTP banner on the host's forwarded port, booted by ichi and,
+// on the same kernel with the same services and the same disk, by busybox
+// init running runit's runsvdir — the classic small-appliance stack. Each
+// init boots bootRuns times, alternately, under TCG; the medians compare.
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/ichi-init/ichi/initramfs"
+	"github.com/ichi-init/ichi/vmtest"
+)
+
+func init() {
+	register(Benchmark{Name: "boot", Issue: 8, Run: benchBoot})
+}
+
+// bootRuns is how many times each init boots the appliance.
+const bootRuns = 5
+
+// mailDir is the demo appliance, relative to the source tree's root.
+const mailDir = "appliance/mail"
+
+// bootInittab is busybox init's whole boot of the appliance: what ichi's
+// machine role does (mounts, modules, network by DHCP, fstab, host name),
+// then runsvdir on /service.
+const bootInittab = `::sysinit:/bin/mount -t proc proc /proc
+::sysinit:/bin/mount -t sysfs sysfs /sys
+::sysinit:/bin/mount -t devtmpfs devtmpfs /dev
+::sysinit:/sbin/modprobe -a virtio_pci virtio_net virtio_blk crc32c_generic ext4
+::sysinit:/sbin/ip link set lo up
+::sysinit:/sbin/udhcpc -b -i eth0 -t 10 -T 1 -s /etc/udhcpc.script
+::sysinit:/bin/mount -a
+::sysinit:/bin/hostname -F /etc/hostname
+::respawn:/usr/bin/runsvdir -P /service
+::ctrlaltdel:/sbin/reboot
+`
+
+// udhcpcScript configures the address and route udhcpc got.
+const udhcpcScript = `#!/bin/sh
+case "$1" in
+deconfig) ip link set "$interface" up; ip -4 addr flush dev "$interface" ;;
+bound|renew)
+	ip -4 addr flush dev "$interface"
+	ip addr add "$ip/$mask" dev "$interface"
+	[ -n "$router" ] && ip route replace default via "${router%% *}" ;;
+esac
+exit 0
+`
+
+// smtpdLogRun is the runit image's logger for the SMTP service: an external
+// multilog process (daemontools' own) with the script of the appliance's
+// in-process log/multilog.
+const smtpdLogRun = "#!/bin/sh\nexec multilog t s1000000 n10 /data/log/smtpd\n"
+
+// mailSpec is the mail appliance's image without its init: its service and
+// root files, tcpserver and exim, the kernel's virtio and ext4 modules.
+func mailSpec() (initramfs.Spec, error) {
+	k, err := vmtest.FindKernel()
+	if err != nil {
+		return initramfs.Spec{}, err
+	}
+	exim := filepath.Join(".cache", "exim", "root", "usr", "sbin", "exim4")
+	if _, err := os.Stat(exim); err != nil {
+		return initramfs.Spec{}, fmt.Errorf("%w (make deps fetches exim)", err)
+	}
+	return initramfs.Spec{
+		Busybox: vmtest.DefaultBusybox,
+		Kernel:  k,
+		// ext4 wants crc32c (a softdep through an alias), which QEMU's
+		// default CPU can only have as crc32c_generic.
+		Modules: append(vmtest.DefaultModules[:len(vmtest.DefaultModules):len(vmtest.DefaultModules)], "crc32c_generic"),
+		Programs: []initramfs.Program{
+			{Src: "/usr/bin/tcpserver"},
+			{Src: exim, Dst: "/usr/sbin/exim4"},
+		},
+		Services: []initramfs.Service{{Name: "smtpd", Dir: filepath.Join(mailDir, "service", "smtpd")}},
+		Files:    []initramfs.File{{Src: filepath.Join(mailDir, "rootfs"), Dst: "/"}},
+	}, nil
+}
+
+// bootImage is one init's image of the appliance and its kernel words.
+type bootImage struct {
+	name   string
+	initrd string
+	append []string
+}
+
+func bootImages(ctx *Context) (kernel string, images []bootImage, err error) {
+	spec, err := mailSpec()
+	if err != nil {
+		return "", nil, err
+	}
+	kernel = spec.Kernel.Image
+
+	ichi := spec
+	ichi.Init = ctx.Ichi
+	// ip=dhcp: ichi's network step, as ichi-vm and vmtest boot it.
+	images = append(images, bootImage{name: "ichi", append: vmtest.DefaultAppend(nil)})
+
+	runit := spec
+	runit.Programs = append(runit.Programs[:len(runit.Programs):len(runit.Programs)],
+		initramfs.Program{Src: "/usr/bin/runsvdir"},
+		initramfs.Program{Src: "/usr/bin/runsv"},
+		initramfs.Program{Src: "/usr/bin/multilog"})
+	runit.Services = []initramfs.Service{{Name: "smtpd", Dir: spec.Services[0].Dir, LogRun: smtpdLogRun}}
+	runit.Files = append(runit.Files[:len(runit.Files):len(runit.Files)],
+		initramfs.File{Dst: "/sbin/init", Link: "/bin/busybox"},
+		initramfs.File{Dst: "/etc/inittab", Data: []byte(bootInittab)},
+		initramfs.File{Dst: "/etc/udhcpc.script", Data: []byte(udhcpcScript), Mode: 0o755})
+	images = append(images, bootImage{name: "busybox init + runit", append: []string{"rdinit=/sbin/init"}})
+
+	for i, s := range []initramfs.Spec{ichi, runit} {
+		im, err := initramfs.Build(s)
+		if err != nil {
+			return "", nil, fmt.Errorf("%s image: %w", images[i].name, err)
+		}
+		images[i].initrd = filepath.Join(ctx.Work, fmt.Sprintf("initrd-%d.cpio.gz", i))
+		if err := im.WriteFile(images[i].initrd); err != nil {
+			return "", nil, err
+		}
+	}
+	return kernel, images, nil
+}
+
+func benchBoot(ctx *Context) ([]Result, error) {
+	kernel, images, err := bootImages(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// Every boot starts from the same fresh disk, made from the
+	// appliance's disk/ as make run makes it.
+	template := filepath.Join(ctx.Work, "template.img")
+	if err := vmtest.MakeDisk(template, "64M", filepath.Join(mailDir, "disk")); err != nil {
+		return nil, err
+	}
+	times := map[string][]time.Duration{}
+	for run := range bootRuns {
+		for _, im := range images {
+			disk := filepath.Join(ctx.Work, "data.img")
+			if err := copyFile(template, disk); err != nil {
+				return nil, err
+			}
+			d, err := bootToBanner(kernel, im, disk, filepath.Join(ctx.Work, "console.txt"))
+			if err != nil {
+				return nil, fmt.Errorf("%s, boot %d: %w", im.name, run+1, err)
+			}
+			fmt.Fprintf(ctx.Log, "boot: %s: %v\n", im.name, d.Round(time.Millisecond))
+			times[im.name] = append(times[im.name], d)
+		}
+	}
+	var res []Result
+	for _, im := range images {
+		ds := times[im.name]
+		var lo, hi time.Duration = ds[0], ds[0]
+		for _, d := range ds {
+			lo, hi = min(lo, d), max(hi, d)
+		}
+		res = append(res, Result{Metric: "QEMU start to SMTP banner", Program: im.name, Value: ms(median(ds)), Unit: "ms", Better: Lower,
+			Note: fmt.Sprintf("median of %d TCG boots (%.0f-%.0f ms), same kernel, services and disk", len(ds), ms(lo), ms(hi))})
+	}
+	return res, nil
+}
+
+// bootToBanner boots the image on disk and returns the time from QEMU's
+// start to the SMTP banner read through the forwarded port; then it kills
+// QEMU. The console goes to consoleFile, for a failure's message.
+func bootToBanner(kernel string, im bootImage, disk, consoleFile string) (time.Duration, error) {
+	port, err := vmtest.FreePort()
+	if err != nil {
+		return 0, err
+	}
+	m := vmtest.Machine{
+		Kernel: kernel, Initrd: im.initrd, Append: im.append,
+		Forwards: []vmtest.Forward{{HostPort: port, GuestPort: 25}},
+		Disks:    []string{disk},
+	}
+	console, err := os.Create(consoleFile)
+	if err != nil {
+		return 0, err
+	}
+	defer console.Close()
+	prog, args := m.Command()
+	cmd := exec.Command(prog, args...)
+	cmd.Stdout, cmd.Stderr = console, console
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		cmd.Process.Kill()
+		<-exited
+	}()
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	p := newProber(addr)
+	defer p.stop()
+	timeout := time.NewTimer(3 * time.Minute)
+	defer timeout.Stop()
+	select {
+	case at := <-p.banner:
+		return at.Sub(start), nil
+	case err := <-exited:
+		exited <- err
+		return 0, fmt.Errorf("QEMU exited (%v) before the banner\n%s", err, consoleTail(consoleFile))
+	case <-timeout.C:
+		return 0, fmt.Errorf("no SMTP banner on %s after 3 minutes\n%s", addr, consoleTail(consoleFile))
+	}
+}
+
+// prober connects to the forwarded port again and again until one
+// connection reads the SMTP greeting. QEMU's user network accepts each
+// connection on the host at once and then tries the guest: a guest that has
+// its address but does not listen yet refuses, and QEMU closes the
+// connection; a guest without an address yet does not answer, and QEMU
+// retries with growing pauses, seconds long. So no single connection can
+// be waited for: a new one starts every probeEvery, and the first greeting
+// read on any of them is the time the server answered. A connection is
+// never given up while QEMU holds it open (it may still reach the server;
+// closed half-way, it would leave an SMTP session waiting for its timeout
+// and, twenty of them, tcpserver at its connection limit); it is closed
+// once it has read its first line.
+type prober struct {
+	addr   string
+	banner chan time.Time // the time of the first greeting
+	quit   chan struct{}
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	conns  map[net.Conn]bool
+}
+
+const (
+	probeEvery = 50 * time.Millisecond
+	probeMax   = 1000
+)
+
+func newProber(addr string) *prober {
+	p := &prober{addr: addr, banner: make(chan time.Time, 1), quit: make(chan struct{}), conns: map[net.Conn]bool{}}
+	p.wg.Add(1)
+	go p.launch()
+	return p
+}
+
+// launch starts a probe every probeEvery while fewer than probeMax are
+// open.
+func (p *prober) launch() {
+	defer p.wg.Done()
+	slots := make(chan struct{}, probeMax)
+	t := time.NewTicker(probeEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.quit:
+			return
+		case <-t.C:
+		}
+		select {
+		case slots <- struct{}{}:
+		default:
+			continue
+		}
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			defer func() { <-slots }()
+			p.probe()
+		}()
+	}
+}
+
+// probe makes one connection and reports the time its first line arrived
+// when that line is the SMTP greeting.
+func (p *prober) probe() {
+	c, err := net.DialTimeout("tcp", p.addr, time.Second)
+	if err != nil {
+		return
+	}
+	p.mu.Lock()
+	select {
+	case <-p.quit:
+		p.mu.Unlock()
+		c.Close()
+		return
+	default:
+	}
+	p.conns[c] = true
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		delete(p.conns, c)
+		p.mu.Unlock()
+		c.Close()
+	}()
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err == nil && strings.HasPrefix(line, "220 ") {
+		select {
+		case p.banner <- time.Now():
+		default:
+		}
+	}
+}
+
+// stop ends every probe and waits for them.
+func (p *prober) stop() {
+	p.mu.Lock()
+	close(p.quit)
+	for c := range p.conns {
+		c.Close()
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+}
+
+func consoleTail(file string) string {
+	b, _ := os.ReadFile(file)
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-25):], "\n")
+}
+
+func copyFile(src, dst string) error {
+	out, err := exec.Command("cp", "--sparse=always", src, dst).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("cp %s %s: %v: %s", src, dst, err, out)
+	}
+	return nil
+}
