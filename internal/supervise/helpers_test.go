@@ -188,21 +188,6 @@ func readStatus(t *testing.T, dir string) svstatus.Status {
 	return st
 }
 
-// waitStatus polls DIR/supervise/status (of any supervisor) until cond holds.
-func waitStatus(t *testing.T, dir, what string, cond func(svstatus.Status) bool) svstatus.Status {
-	t.Helper()
-	var st svstatus.Status
-	waitFor(t, what, 8*time.Second, func() bool {
-		b, err := os.ReadFile(filepath.Join(dir, "supervise", "status"))
-		if err != nil {
-			return false
-		}
-		st, err = svstatus.Decode(b)
-		return err == nil && cond(st)
-	})
-	return st
-}
-
 // runTool runs a program through the reaper (the test process must not
 // wait4 behind its back) and returns its combined output and exit code.
 func runTool(t *testing.T, r *reaper.Reaper, dir, path string, args ...string) (string, int) {

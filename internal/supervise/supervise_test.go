@@ -55,9 +55,11 @@ func TestControlCommands(t *testing.T) {
 		}
 		got = len(lines)
 	}
-	// 'd' leaves the TERM-ignoring helper running but wanted down.
-	st = rs.sv.State()
-	if st.Want != 'd' || !st.Up {
+	// 'd' leaves the TERM-ignoring helper running but wanted down. The
+	// supervisor signals first and publishes after (as daemontools' does),
+	// so the service may log the signals before the state says 'd'.
+	st = waitState(t, rs.sv, "want down after d", func(s State) bool { return s.Want == 'd' })
+	if !st.Up {
 		t.Errorf("after d: %+v", st)
 	}
 	if s := readStatus(t, dir); s.Want == 'u' || !s.Term || s.State != svstatus.Run {
