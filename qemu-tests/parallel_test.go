@@ -11,65 +11,75 @@ import (
 	"github.com/ichi-init/ichi/vmtest"
 )
 
-// TestTwoVMsInParallel boots two guests at once from one test binary, as
-// parallel subtests: each has its own image, console, agent socket and
-// forwarded port. The subtests meet once both guests are up, so both run
-// at the same time, and each then checks it talks to its own guest.
+// TestTwoVMsInParallel runs two guests at the same time from one test:
+// Start returns once QEMU runs, so both boot together; each has its own
+// image, console, agent socket and forwarded port. The checks run
+// concurrently and each must reach its own guest while the other is up.
 func TestTwoVMsInParallel(t *testing.T) {
 	t.Parallel()
-	var (
-		mu    sync.Mutex
-		ports = map[int]string{}
-		met   sync.WaitGroup
-	)
-	met.Add(2)
-	for i := range 2 {
+	vms := make([]*vmtest.VM, 2)
+	for i := range vms {
 		name := fmt.Sprintf("guest%d", i)
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			var once sync.Once
-			arrive := func() { once.Do(met.Done) }
-			defer arrive() // a failing subtest must not hold the other
-			vm := vmtest.Start(t, vmtest.Options{
-				Name:            name,
-				NoAgent:         true,
-				Append:          []string{"rdinit=/guest-init"},
-				Ports:           []int{80},
-				PoweroffCommand: "busybox poweroff -f",
-				Timeout:         2 * time.Minute,
-				Spec: initramfs.Spec{Files: []initramfs.File{
-					{Dst: "/guest-init", Mode: 0o755, Data: []byte(busyboxInit)},
-					{Dst: "/etc/whoami", Data: []byte(name + "\n")},
-				}},
-			})
-			if _, err := vm.WaitConsole("guest-init: ready", 90*time.Second); err != nil {
-				t.Fatal(err)
-			}
-			mu.Lock()
-			if other, dup := ports[vm.HostPort(80)]; dup {
-				t.Errorf("%s and %s both forward host port %d", name, other, vm.HostPort(80))
-			}
-			ports[vm.HostPort(80)] = name
-			mu.Unlock()
-			arrive()
-			met.Wait()
-			if vm.Exited() {
-				t.Fatalf("%s exited before both guests were up", name)
-			}
-			out, err := vm.Output("cat /etc/whoami", 30*time.Second)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if out != name+"\n" {
-				t.Errorf("%s's agent answers %q", name, out)
-			}
-			console, err := vm.Poweroff(30 * time.Second)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !strings.Contains(console, "reboot: Power down") {
-				t.Errorf("%s: no power-down on the console:\n%s", name, vm.ConsoleTail(10))
-			}
+		vms[i] = vmtest.Start(t, vmtest.Options{
+			Name:            name,
+			NoAgent:         true,
+			Append:          []string{"rdinit=/guest-init"},
+			Ports:           []int{80},
+			PoweroffCommand: "busybox poweroff -f",
+			Timeout:         3 * time.Minute,
+			Spec: initramfs.Spec{Files: []initramfs.File{
+				{Dst: "/guest-init", Mode: 0o755, Data: []byte(busyboxInit)},
+				{Dst: "/etc/whoami", Data: []byte(name + "\n")},
+			}},
 		})
+	}
+	if vms[0].HostPort(80) == vms[1].HostPort(80) {
+		t.Fatalf("both VMs forward host port %d", vms[0].HostPort(80))
+	}
+	// Both guests up at once.
+	errs := make([]error, len(vms))
+	each := func(f func(vm *vmtest.VM) error) {
+		var wg sync.WaitGroup
+		for i, vm := range vms {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if errs[i] == nil {
+					errs[i] = f(vm)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	each(func(vm *vmtest.VM) error {
+		_, err := vm.WaitConsole("guest-init: ready", 120*time.Second)
+		return err
+	})
+	each(func(vm *vmtest.VM) error {
+		for _, other := range vms {
+			if other.Exited() {
+				return fmt.Errorf("%s exited while %s was up", other.Name(), vm.Name())
+			}
+		}
+		out, err := vm.Output("cat /etc/whoami", 30*time.Second)
+		if err != nil {
+			return err
+		}
+		if out != vm.Name()+"\n" {
+			return fmt.Errorf("%s's agent answers %q", vm.Name(), out)
+		}
+		return nil
+	})
+	each(func(vm *vmtest.VM) error {
+		console, err := vm.Poweroff(60 * time.Second)
+		if err == nil && !strings.Contains(console, "reboot: Power down") {
+			err = fmt.Errorf("%s: no power-down on the console:\n%s", vm.Name(), vm.ConsoleTail(10))
+		}
+		return err
+	})
+	for _, err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
 	}
 }
