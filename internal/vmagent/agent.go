@@ -45,6 +45,12 @@ func (a *Agent) Serve(ctx context.Context, rwc io.ReadWriteCloser) error {
 	send := func(f Frame) {
 		wmu.Lock()
 		defer wmu.Unlock()
+		// Once the session ends nothing more is sent: the commands it
+		// kills on the way out did not end by themselves, and their
+		// clients learn that the channel closed instead.
+		if ctx.Err() != nil {
+			return
+		}
 		// A write error ends the session through the read side.
 		_ = WriteFrame(rwc, f)
 	}
