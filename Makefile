@@ -36,7 +36,7 @@ lint: deps
 	PATH="$$PATH:$$($(GO) env GOPATH)/bin" staticcheck ./...
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/libexec/ichi
+	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 755 bin/init $(DESTDIR)$(PREFIX)/bin/ichi
 	for t in $$(bin/init --list-tools); do ln -sf ichi $(DESTDIR)$(PREFIX)/bin/$$t; done
 
