@@ -39,7 +39,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -83,11 +82,10 @@ type Options struct {
 type Reaper struct {
 	role Role
 
-	mu        sync.Mutex // held around fork+register and around wait4+lookup
-	children  map[int]*Child
-	unwatched int            // children whose exit only SIGCHLD tells; guarded by mu
-	closed    bool           // Stop was called; guarded by mu
-	watchers  sync.WaitGroup // the goroutines waiting on pidfds; Add under mu
+	mu       sync.Mutex // held around fork+register and around wait4+lookup
+	children map[int]*Child
+	closed   bool           // Stop was called; guarded by mu
+	watchers sync.WaitGroup // the goroutines waiting on pidfds; Add under mu
 
 	orphans atomic.Uint64
 	reaped  atomic.Uint64
@@ -98,10 +96,11 @@ type Reaper struct {
 	stopped  chan struct{}
 }
 
-// Start subscribes to SIGCHLD, makes the process a child subreaper unless it
-// is PID 1 or opts.ChildrenOnly is set, and starts the goroutine that reaps.
-// Role reports what the process became; a failed PR_SET_CHILD_SUBREAPER leaves
-// it ChildrenOnly (the caller decides whether to warn).
+// Start makes the process a child subreaper unless it is PID 1 or
+// opts.ChildrenOnly is set, and starts the goroutine that subscribes to
+// SIGCHLD and reaps. Role reports what the process became; a failed
+// PR_SET_CHILD_SUBREAPER leaves it ChildrenOnly (the caller decides whether
+// to warn).
 func Start(opts Options) *Reaper {
 	r := &Reaper{
 		children: make(map[int]*Child),
@@ -120,7 +119,6 @@ func Start(opts Options) *Reaper {
 			r.role = Subreaper
 		}
 	}
-	signal.Notify(r.sigchld, syscall.SIGCHLD)
 	go r.loop()
 	return r
 }
@@ -153,7 +151,7 @@ func (r *Reaper) Stop() {
 		r.mu.Lock()
 		r.closed = true
 		for _, c := range r.children {
-			if c.watched {
+			if c.pidfd != nil {
 				pidfds = append(pidfds, c.pidfd)
 			}
 		}
@@ -170,50 +168,25 @@ func (r *Reaper) Stop() {
 	signal.Stop(r.sigchld)
 }
 
-// orphanBatch is how long the reap loop lets exits pile up, after a
-// SIGCHLD, when its previous pass reaped orphans and every spawned child has
-// a watched pidfd. Each pass ends with a wait4 that finds nothing, and that
-// call walks the whole list of the process's children in the kernel: when
-// thousands of orphans exit at once, reaping them a few per SIGCHLD costs
-// CPU quadratic in their number. Orphans have nobody waiting for their
-// status, and spawned children are delivered through their pidfds meanwhile.
-const orphanBatch = time.Millisecond
-
 func (r *Reaper) loop() {
 	defer close(r.stopped)
-	batch := time.NewTimer(orphanBatch)
-	batch.Stop()
+	// Subscribing takes a round trip to the Go runtime's signal-mask
+	// thread; here it does not delay Start's caller. An exit before the
+	// subscription is not lost: the first pass below comes after it.
+	signal.Notify(r.sigchld, syscall.SIGCHLD)
 	for {
-		orphans := r.reapAll()
+		r.reapAll()
 		select {
 		case <-r.sigchld:
 		case <-r.stop:
 			r.reapAll()
 			return
 		}
-		if orphans > 0 && r.allWatched() {
-			batch.Reset(orphanBatch)
-			select {
-			case <-batch.C:
-			case <-r.stop:
-				r.reapAll()
-				return
-			}
-		}
 	}
 }
 
-// allWatched reports whether every running spawned child has a pidfd watched
-// by the poller.
-func (r *Reaper) allWatched() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.unwatched == 0
-}
-
-// reapAll reaps until no exited child is left, and returns how many of the
-// processes it reaped were orphans.
-func (r *Reaper) reapAll() (orphans int) {
+// reapAll reaps until no exited child is left.
+func (r *Reaper) reapAll() {
 	for {
 		var ws syscall.WaitStatus
 		r.mu.Lock()
@@ -225,14 +198,13 @@ func (r *Reaper) reapAll() (orphans int) {
 		if err != 0 || pid <= 0 {
 			// ECHILD: no children at all; 0: none has exited yet.
 			r.mu.Unlock()
-			return orphans
+			return
 		}
 		c := r.reapedLocked(pid)
 		r.mu.Unlock()
 		r.reaped.Add(1)
 		if c == nil {
 			r.orphans.Add(1)
-			orphans++
 			continue
 		}
 		c.deliver(pid, ws)
@@ -246,9 +218,6 @@ func (r *Reaper) reapedLocked(pid int) *Child {
 	if c != nil {
 		delete(r.children, pid)
 		c.reaped = true
-		if !c.watched {
-			r.unwatched--
-		}
 	}
 	return c
 }
@@ -276,7 +245,6 @@ func (r *Reaper) watchLocked(c *Child, pidfd int) func() {
 		return nil
 	}
 	c.pidfd = f
-	c.watched = true
 	r.watchers.Add(1)
 	return func() {
 		defer r.watchers.Done()
@@ -285,16 +253,8 @@ func (r *Reaper) watchLocked(c *Child, pidfd int) func() {
 		// says the pidfd is readable, which it becomes when c exits.
 		// Read returns when the function says c is reaped, when the
 		// poller cannot watch the file, or when Stop closes it.
-		err := rc.Read(func(uintptr) bool { return r.reapChild(c) })
-		if err != nil {
-			r.mu.Lock()
-			if !c.reaped && c.watched {
-				// SIGCHLD is left to tell.
-				c.watched = false
-				r.unwatched++
-			}
-			r.mu.Unlock()
-			return
+		if rc.Read(func(uintptr) bool { return r.reapChild(c) }) != nil {
+			return // SIGCHLD is left to tell
 		}
 		// The owner of c, woken by its status, runs before this
 		// goroutine unregisters and closes the pidfd: a supervisor
@@ -372,12 +332,11 @@ type Child struct {
 	// Pid is the child's process id.
 	Pid int
 
-	r       *Reaper
-	done    chan struct{}
-	status  Status
-	reaped  bool     // guarded by r.mu
-	watched bool     // a goroutine waits on pidfd; guarded by r.mu
-	pidfd   *os.File // the pidfd, closed by its watcher (or by Stop)
+	r      *Reaper
+	done   chan struct{}
+	status Status
+	reaped bool     // guarded by r.mu
+	pidfd  *os.File // watched for the exit, nil if not; set under r.mu
 }
 
 // deliver publishes the status of the reaped child: once, by whoever reaped
@@ -433,9 +392,6 @@ func (r *Reaper) Spawn(cmd Cmd) (*Child, error) {
 	var watcher func()
 	if pidfd >= 0 {
 		watcher = r.watchLocked(c, pidfd)
-	}
-	if watcher == nil {
-		r.unwatched++
 	}
 	r.mu.Unlock()
 	runtime.KeepAlive(cmd.Files)
