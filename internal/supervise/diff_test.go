@@ -1,6 +1,7 @@
 package supervise
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -395,6 +396,148 @@ func TestLockAgainstDaemontools(t *testing.T) {
 		if got := fmt.Sprintf("%s[exit %d]", out, code); got != want {
 			t.Errorf("%s holds the lock: %s printed %q, want %q", tc.holder, tc.second, got, want)
 		}
+		// ichi's failed attempt changed nothing under daemontools.
+		sdir := filepath.Join(peers[0].dir, "supervise")
+		if tc.holder == "daemontools" && sameFile(t, filepath.Join(sdir, "ok"), filepath.Join(sdir, "control")) {
+			t.Errorf("ichi's failed start replaced daemontools' supervise/ok")
+		}
+		if !okOpen(peers[0].dir) {
+			t.Errorf("%s holds the lock, but svok finds no supervisor after %s's failed start", tc.holder, tc.second)
+		}
 		peers[0].stop(t)
+	}
+}
+
+// superviseOn starts the supervisor program prog on PARENT/svc (the
+// directory must exist) and waits until it has supervise/ok open.
+func superviseOn(t *testing.T, r *reaper.Reaper, name, prog, parent string) *peer {
+	t.Helper()
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer null.Close()
+	c, err := r.Spawn(reaper.Cmd{
+		Path:  prog,
+		Args:  []string{filepath.Base(prog), "svc"},
+		Env:   []string{"PATH=/usr/bin:/bin"},
+		Dir:   parent,
+		Files: []*os.File{null, null, null},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &peer{name: name, parent: parent, dir: filepath.Join(parent, "svc"), child: c}
+	t.Cleanup(func() { p.stop(t) })
+	waitFor(t, name+" supervising", 5*time.Second, func() bool { return okOpen(p.dir) && up(p) })
+	return p
+}
+
+// okOpen reports whether a supervisor has DIR/supervise/ok open, as svok
+// finds out.
+func okOpen(dir string) bool {
+	fd, err := syscall.Open(filepath.Join(dir, "supervise", "ok"), syscall.O_WRONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return false
+	}
+	syscall.Close(fd)
+	return true
+}
+
+// sameFile reports whether two paths name the same inode.
+func sameFile(t *testing.T, a, b string) bool {
+	t.Helper()
+	fa, err := os.Lstat(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fb, err := os.Lstat(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return os.SameFile(fa, fb)
+}
+
+// TestTakeOver: one supervisor after another on the same directory, ichi's
+// and daemontools' or runit's in both orders, and ichi's after an ichi
+// supervisor that was killed and left its FIFO behind as lock. The second
+// must supervise (its service up, svok and svc working with the reference
+// tools), and ichi's must leave lock, ok and control as one FIFO while it
+// runs and no lock when it is done.
+func TestTakeOver(t *testing.T) {
+	ichi := testutil.ToolLink(t, "supervise")
+	progs := map[string]string{
+		"ichi":        ichi,
+		"daemontools": testutil.Need(t, "supervise"),
+		"runit":       testutil.Need(t, "runsv"),
+	}
+	svc, svok := testutil.Need(t, "svc"), testutil.Need(t, "svok")
+	r := newReaper(t)
+	tests := []struct {
+		first, second string
+		kill          bool // end the first one with SIGKILL instead of svc -dx
+	}{
+		{first: "daemontools", second: "ichi"},
+		{first: "ichi", second: "daemontools"},
+		{first: "runit", second: "ichi"},
+		{first: "ichi", second: "runit"},
+		{first: "ichi", second: "ichi", kill: true},
+	}
+	for _, tc := range tests {
+		name := tc.first + " then " + tc.second
+		if tc.kill {
+			name = tc.first + " killed then " + tc.second
+		}
+		t.Run(name, func(t *testing.T) {
+			parent := t.TempDir()
+			dir := filepath.Join(parent, "svc")
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "run"), []byte("#!/bin/sh\nexec sleep 1000\n"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			sdir := filepath.Join(dir, "supervise")
+			checkIchi := func(p *peer) {
+				t.Helper()
+				if p.name != "ichi" {
+					return
+				}
+				for _, f := range []string{"ok", "lock"} {
+					if !sameFile(t, filepath.Join(sdir, "control"), filepath.Join(sdir, f)) {
+						t.Errorf("under ichi, supervise/%s is not supervise/control", f)
+					}
+				}
+			}
+			first := superviseOn(t, r, tc.first, progs[tc.first], parent)
+			checkIchi(first)
+			st, _ := first.status()
+			if tc.kill {
+				first.child.Signal(syscall.SIGKILL)
+				<-first.child.Done()
+				syscall.Kill(st.Pid, syscall.SIGKILL)
+			} else {
+				if out, code := runTool(t, r, parent, svc, "-dx", "svc"); code != 0 {
+					t.Fatalf("svc -dx: %q, exit %d", out, code)
+				}
+				waitFor(t, tc.first+" exiting", 5*time.Second, func() bool { return exited(first) })
+			}
+			if _, err := os.Lstat(filepath.Join(sdir, "lock")); tc.first == "ichi" && !tc.kill && !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("ichi's supervisor ended and left supervise/lock (%v)", err)
+			}
+			second := superviseOn(t, r, tc.second, progs[tc.second], parent)
+			checkIchi(second)
+			if out, code := runTool(t, r, parent, svok, "svc"); code != 0 {
+				t.Errorf("svok under %s: %q, exit %d", tc.second, out, code)
+			}
+			if out, code := runTool(t, r, parent, svc, "-d", "svc"); code != 0 {
+				t.Errorf("svc -d under %s: %q, exit %d", tc.second, out, code)
+			}
+			waitFor(t, "down under "+tc.second, 5*time.Second, func() bool { return down(second) })
+			if out, code := runTool(t, r, parent, svc, "-x", "svc"); code != 0 {
+				t.Errorf("svc -x under %s: %q, exit %d", tc.second, out, code)
+			}
+			waitFor(t, tc.second+" exiting", 5*time.Second, func() bool { return exited(second) })
+		})
 	}
 }

@@ -17,10 +17,11 @@
 // missing directory is followed and the directory created, as runsv does)
 // holding:
 //
-//	lock      flock()ed for the supervisor's life; a second supervisor fails
 //	control   FIFO (0600): one byte per command, see Control
-//	ok        FIFO (0600) kept open for reading: svok opens it to see that a
-//	          supervisor is running
+//	ok        a hard link to control: svok and sv open it for writing, which
+//	          succeeds while a supervisor has it open
+//	lock      a hard link to control, flock()ed for the supervisor's life: a
+//	          second supervisor fails; removed when the supervisor ends
 //	status    20 bytes, runit's layout whose first 18 are daemontools'
 //	stat      runit's text state: "run", "down" or "finish", then ", paused",
 //	          ", got TERM", ", want down" or ", want exit"
@@ -31,10 +32,44 @@
 //	          " exit=CODE" or " signal=NUMBER" for how it last ended;
 //	          rewritten when ./run exits (before ./finish starts) and
 //	          when it restarts
-//	notify    the systemd-style notification socket (see below)
+//	notify    the systemd-style notification socket (see below), unless
+//	          Config.Notify gives a shared one
 //
 // Package svstatus defines and writes the formats of status, stat, pid,
 // ready and ichi; every file is replaced atomically at each change.
+//
+// # One descriptor
+//
+// daemontools and runit keep three descriptors open in DIR/supervise: lock
+// (a regular file, flock()ed), control (a FIFO they read) and ok (a FIFO
+// they hold open for reading so that svok's open for writing succeeds). ichi
+// makes the three names one FIFO: control is created with mkfifo, ok and
+// lock are hard links to it, and the supervisor opens it once, reads the
+// commands from it and takes its flock on that same descriptor. The clients
+// see what they expect: svc writes to control, svok and sv open ok for
+// writing, which succeeds while the supervisor has it open, and a second
+// supervisor, ichi's, daemontools' or runit's, opens lock and fails to flock
+// it ("unable to acquire DIR/supervise/lock: temporary failure").
+//
+// A directory that daemontools or runit supervised before has a regular lock
+// file and two FIFOs. ichi takes the flock on that lock file first, so that
+// it fails as before while their supervisor runs; then it opens and locks
+// control, replaces ok and lock atomically by hard links to control
+// (link to a temporary name, rename over the old file), and closes the old
+// lock file last: a supervisor starting meanwhile finds one lock or the
+// other held.
+//
+// When ichi's supervisor ends, it removes the lock link before closing its
+// descriptor: daemontools and runit open lock with O_NONBLOCK, which fails
+// with ENXIO on a FIFO that nobody reads, so they start on the directory
+// only once lock is gone (they create a regular file again). A supervisor
+// killed with SIGKILL leaves the link behind: ichi's next supervisor starts
+// there as usual, but daemontools' and runit's fail until supervise/lock is
+// removed by hand.
+//
+// With a shared Config.Notify, a supervisor therefore costs one descriptor,
+// plus the reaper's pidfd for the process it runs and, until ./run reports
+// readiness, the notification-fd pipe.
 //
 // # Lifecycle
 //
@@ -56,24 +91,23 @@
 // Two conventions report that ./run is ready: s6's notification-fd (a pipe
 // on the descriptor the file names; ./run writes a newline) and systemd's
 // NOTIFY_SOCKET (a datagram "READY=1" from ./run or a process of its
-// session). Readiness shows in State and in supervise/ready.
+// session; see NotifyHub). Readiness shows in State and in supervise/ready.
 package supervise
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/ichi-init/ichi/internal/reaper"
 	"github.com/ichi-init/ichi/internal/svstatus"
-	"golang.org/x/sys/unix"
 )
 
 // DefaultKillAfter is how long Shutdown waits after TERM before it sends KILL.
@@ -101,6 +135,11 @@ type Config struct {
 	// KillAfter is how long Shutdown and a cancelled Run wait after TERM
 	// before they send KILL. Zero means DefaultKillAfter.
 	KillAfter time.Duration
+	// Notify is the NOTIFY_SOCKET given to ./run: a hub shared with other
+	// supervisors (a scanner binds one for all its services), which must
+	// outlive the supervisor. nil: the supervisor binds its own at
+	// DIR/supervise/notify.
+	Notify *NotifyHub
 }
 
 // State is a snapshot of a supervisor.
@@ -140,11 +179,17 @@ type Supervisor struct {
 	sdir       string // dir/supervise
 	baseEnv    []string
 	killAfter  time.Duration
-	lockFD     int
-	okFD       int
-	control    *os.File
-	notify     *net.UnixConn
-	notifyAddr string
+	control    *os.File // supervise/control, ok and lock: one FIFO
+	locked     bool     // control is flock()ed: the directory is ours
+	controlDev uint64
+	controlIno uint64
+	notify     *NotifyHub // nil: no NOTIFY_SOCKET readiness
+	ownNotify  bool       // notify is the supervisor's own, closed with it
+
+	// The notify hub's goroutine tells the loop through these: the
+	// session of the last READY=1, then a kick.
+	notifySession atomic.Int64
+	notifyKick    chan struct{}
 
 	cmds       chan byte
 	readyCh    chan readyEvent
@@ -177,6 +222,7 @@ type Supervisor struct {
 	ready        bool
 	readySince   time.Time
 	notifyPipe   *os.File
+	unwatchRun   func() // ends the notify hub's watch of ./run
 	throttle     *time.Timer
 	killTimer    *time.Timer
 	publishedPid int
@@ -217,8 +263,7 @@ func New(cfg Config) (*Supervisor, error) {
 		sdir:       filepath.Join(abs, "supervise"),
 		baseEnv:    cfg.Env,
 		killAfter:  cfg.KillAfter,
-		lockFD:     -1,
-		okFD:       -1,
+		notifyKick: make(chan struct{}, 1),
 		cmds:       make(chan byte, 32),
 		readyCh:    make(chan readyEvent),
 		shutdownCh: make(chan struct{}),
@@ -251,55 +296,24 @@ func (s *Supervisor) open() error {
 	if err := makeSuperviseDir(s.sdir); err != nil {
 		return fmt.Errorf("unable to create %s/supervise: %w", s.name, err)
 	}
-	lock := filepath.Join(s.sdir, "lock")
-	fd, err := unix.Open(lock, unix.O_WRONLY|unix.O_APPEND|unix.O_CREAT|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return fmt.Errorf("unable to acquire %s/supervise/lock: %w", s.name, err)
+	if err := s.acquire(); err != nil {
+		return err
 	}
-	s.lockFD = fd
-	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		if err == unix.EWOULDBLOCK {
-			return fmt.Errorf("unable to acquire %s/supervise/lock: %w", s.name, ErrLocked)
-		}
-		return fmt.Errorf("unable to acquire %s/supervise/lock: %w", s.name, err)
-	}
-
-	control := filepath.Join(s.sdir, "control")
-	if err := makeFIFO(control); err != nil {
-		return fmt.Errorf("unable to create %s/supervise/control: %w", s.name, err)
-	}
-	// Read and write: the FIFO always has a writer, so reads never see end
-	// of file, and svc's non-blocking open for writing always finds a reader.
-	// Non-blocking, so that the Go poller waits for it and Close interrupts
-	// a pending Read.
-	fd, err = unix.Open(control, unix.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("unable to read %s/supervise/control: %w", s.name, err)
-	}
-	s.control = os.NewFile(uintptr(fd), control)
-
 	// A readiness file left by an earlier supervisor does not describe a
 	// run of this one.
 	if err := svstatus.RemoveReady(s.dir); err != nil {
 		return fmt.Errorf("unable to remove %s/supervise/ready: %w", s.name, unwrapPath(err))
 	}
-	s.notifyAddr = notifySocketAddr(s.dir)
-	if c, err := listenNotify(s.notifyAddr); err != nil {
-		s.logf("%s: no NOTIFY_SOCKET readiness: unable to bind %s: %v", s.name, s.notifyAddr, err)
-		s.notifyAddr = ""
-	} else {
-		s.notify = c
+	if s.cfg.Notify != nil {
+		s.notify = s.cfg.Notify
+		return nil
 	}
-
-	ok := filepath.Join(s.sdir, "ok")
-	if err := makeFIFO(ok); err != nil {
-		return fmt.Errorf("unable to create %s/supervise/ok: %w", s.name, err)
-	}
-	fd, err = unix.Open(ok, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	h, err := NewNotifyHub(NotifyAddr(filepath.Join(s.sdir, "notify")))
 	if err != nil {
-		return fmt.Errorf("unable to read %s/supervise/ok: %w", s.name, err)
+		s.logf("%s: no NOTIFY_SOCKET readiness: %v", s.name, err)
+		return nil
 	}
-	s.okFD = fd
+	s.notify, s.ownNotify = h, true
 	return nil
 }
 
@@ -332,25 +346,6 @@ func makeSuperviseDir(dir string) error {
 	return unwrapPath(os.Mkdir(target, 0o700))
 }
 
-// makeFIFO creates a FIFO with mode 0600 unless name already is one.
-func makeFIFO(name string) error {
-	err := unix.Mkfifo(name, 0o600)
-	if err == nil {
-		return nil
-	}
-	if err != unix.EEXIST {
-		return err
-	}
-	var st unix.Stat_t
-	if err := unix.Stat(name, &st); err != nil {
-		return err
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFIFO {
-		return errors.New("exists and is not a FIFO")
-	}
-	return nil
-}
-
 // unwrapPath strips the *PathError around an errno: messages name the file
 // themselves.
 func unwrapPath(err error) error {
@@ -369,21 +364,13 @@ func (s *Supervisor) logf(format string, args ...any) {
 
 // closeFiles closes what open opened; the lock goes last.
 func (s *Supervisor) closeFiles() {
-	if s.control != nil {
-		s.control.Close()
-	}
-	if s.notify != nil {
-		s.notify.Close()
-		if s.notifyAddr != "" && s.notifyAddr[0] != '@' {
-			os.Remove(s.notifyAddr)
+	s.stopWatchingRun()
+	if s.ownNotify {
+		if err := s.notify.Close(); err != nil {
+			s.logf("%s: %v", s.name, err)
 		}
 	}
-	if s.okFD >= 0 {
-		unix.Close(s.okFD)
-	}
-	if s.lockFD >= 0 {
-		unix.Close(s.lockFD)
-	}
+	s.release()
 }
 
 // State returns a snapshot of the supervisor.
@@ -450,10 +437,6 @@ func (s *Supervisor) Run(ctx context.Context) error {
 
 	s.wg.Add(1)
 	go s.readControl()
-	if s.notify != nil {
-		s.wg.Add(1)
-		go s.readNotifySocket(s.notify)
-	}
 	if s.want != 'd' {
 		s.startRun()
 	}
@@ -498,6 +481,8 @@ func (s *Supervisor) Run(ctx context.Context) error {
 			s.signalAny(syscall.SIGKILL)
 		case ev := <-s.readyCh:
 			s.readiness(ev)
+		case <-s.notifyKick:
+			s.readiness(readyEvent{session: int(s.notifySession.Load())})
 		}
 	}
 }
@@ -670,8 +655,8 @@ func (s *Supervisor) startRun() bool {
 		s.logf("unable to start %s/run: %v", s.name, err)
 		return s.runGone(reaper.Status{WaitStatus: 111 << 8})
 	}
-	if s.notifyAddr != "" {
-		env = withEnv(env, "NOTIFY_SOCKET", s.notifyAddr)
+	if s.notify != nil {
+		env = withEnv(env, "NOTIFY_SOCKET", s.notify.Addr())
 	}
 	files, err := s.stdio()
 	if err != nil {
@@ -710,6 +695,11 @@ func (s *Supervisor) startRun() bool {
 		return s.runGone(reaper.Status{WaitStatus: 111 << 8})
 	}
 	s.run = c
+	if s.notify != nil {
+		// A READY=1 that ./run sent before this line is kept by the
+		// hub since it came after now.
+		s.unwatchRun = s.notify.watch(c.Pid, now, s.notified)
+	}
 	s.paused = false
 	s.gotTerm = false
 	s.since = now
@@ -767,6 +757,7 @@ func (s *Supervisor) runGone(st reaper.Status) bool {
 	s.exited = true
 	s.gotTerm = false
 	s.closeNotifyPipe()
+	s.stopWatchingRun()
 	// The end of readiness is on disk before the status that says ./run
 	// is gone (publish writes the history before the status too).
 	if s.ready {
@@ -849,10 +840,8 @@ func (s *Supervisor) readiness(ev readyEvent) {
 			return
 		}
 		s.closeNotifyPipe()
-	} else if ev.pid != s.run.Pid {
-		if sid, err := unix.Getsid(ev.pid); err != nil || sid != s.run.Pid {
-			return
-		}
+	} else if ev.session != s.run.Pid {
+		return
 	}
 	s.ready = true
 	s.readySince = time.Now()
@@ -860,6 +849,24 @@ func (s *Supervisor) readiness(ev readyEvent) {
 		s.logf("%s: %v", s.name, err)
 	}
 	s.publish()
+}
+
+// notified is the notify hub's news of a READY=1 from session. It runs on
+// the hub's goroutine: it leaves the news for the loop and never blocks.
+func (s *Supervisor) notified(session int) {
+	s.notifySession.Store(int64(session))
+	select {
+	case s.notifyKick <- struct{}{}:
+	default:
+	}
+}
+
+// stopWatchingRun ends the notify hub's watch of the ./run that ended.
+func (s *Supervisor) stopWatchingRun() {
+	if s.unwatchRun != nil {
+		s.unwatchRun()
+		s.unwatchRun = nil
+	}
 }
 
 func (s *Supervisor) closeNotifyPipe() {

@@ -372,6 +372,13 @@ func TestLock(t *testing.T) {
 	if err.Error() != want {
 		t.Errorf("error %q, want %q", err, want)
 	}
+	// The failed supervisor left the holder's files alone.
+	if _, err := os.Lstat(filepath.Join(dir, "supervise", "lock")); err != nil {
+		t.Errorf("supervise/lock after the second New failed: %v", err)
+	}
+	if _, err := New(Config{Dir: dir, Reaper: r}); !errors.Is(err, ErrLocked) {
+		t.Errorf("third New: %v, want ErrLocked", err)
+	}
 }
 
 // TestSuperviseDirModes: supervise/ is 0700, the FIFOs 0600.
@@ -385,6 +392,7 @@ func TestSuperviseDirModes(t *testing.T) {
 		"supervise":         os.ModeDir | 0o700,
 		"supervise/control": os.ModeNamedPipe | 0o600,
 		"supervise/ok":      os.ModeNamedPipe | 0o600,
+		"supervise/lock":    os.ModeNamedPipe | 0o600,
 	} {
 		fi, err := os.Stat(filepath.Join(dir, name))
 		if err != nil {
