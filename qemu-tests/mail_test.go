@@ -56,8 +56,17 @@ done
 	Multilog: "t s4096 n100 /data/log/seq",
 }
 
-// readSeqLog reads every file of the seq service's log in order.
-const readSeqLog = `for f in /data/log/seq/@* /data/log/seq/current; do [ -f "$f" ] && cat "$f"; done; true`
+// readSeqLog reads every file of the seq service's log in order. The logger
+// keeps writing meanwhile: a rotation between listing the files and reading
+// current would hide the lines it moved, so the reading is done again until
+// the directory did not change under it.
+const readSeqLog = `cd /data/log/seq || exit 1
+while :; do
+	before=$(ls)
+	log=$(for f in @* current; do [ -f "$f" ] && cat "$f"; done)
+	[ "$before" = "$(ls)" ] && break
+done
+printf '%s\n' "$log"`
 
 // seqRuns parses the seq log: for each run of the service (in order), its
 // boot and the numbers it wrote; it reports lines that are not seq lines.
@@ -423,6 +432,8 @@ echo "old $old, still not replaced"; exit 1`
 		}
 		if len(runs) < 2 || runs[1].boot == boot1 {
 			t.Errorf("no run of the second boot after the first boot's in the log")
+		} else if g := gaps(runs[1].nums); g != "" {
+			t.Errorf("the second boot's numbers have gaps:%s", g)
 		}
 	})
 
