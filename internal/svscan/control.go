@@ -3,18 +3,41 @@ package svscan
 import (
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io/fs"
 	"os"
 	"path/filepath"
 
+	"github.com/ichi-init/ichi/internal/supervise"
 	"golang.org/x/sys/unix"
 )
 
 // ControlDir is the scanner's own directory inside the scan directory (a dot
 // directory, so never taken for a service). It holds "lock", which the
-// running scanner holds with flock, and "control", a FIFO: each "a" written
-// into it asks for a full rescan.
+// running scanner holds with flock, "control", a FIFO: each "a" written
+// into it asks for a full rescan, and "notify", the NOTIFY_SOCKET of every
+// service.
 const ControlDir = ".svscan"
+
+// openNotify binds the NOTIFY_SOCKET that every service of the scanner gets:
+// DIR/.svscan/notify, or an abstract address when that path is too long for a
+// socket address or inControlDir is false (no .svscan directory on a
+// read-only file system). It returns nil, with a warning, when it cannot.
+func (s *Scanner) openNotify(inControlDir bool) *supervise.NotifyHub {
+	path := filepath.Join(s.dir, ControlDir, "notify")
+	addr := supervise.NotifyAddr(path)
+	if !inControlDir {
+		h := fnv.New64a()
+		h.Write([]byte(path))
+		addr = fmt.Sprintf("@ichi-svscan/%d/%x", os.Getpid(), h.Sum64())
+	}
+	hub, err := supervise.NewNotifyHub(addr)
+	if err != nil {
+		s.logf("warning: %s: no shared NOTIFY_SOCKET: %v: each supervisor binds its own", s.dir, err)
+		return nil
+	}
+	return hub
+}
 
 // control is the lock and the control FIFO of a running scanner.
 type control struct {

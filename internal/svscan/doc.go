@@ -50,6 +50,16 @@
 // after a deadline) and waits; DrainLoggers then lets every logger read its
 // pipe to the end, flush and stop, and closes the catch-all last.
 //
+// Readiness. Every service and external logger gets the same NOTIFY_SOCKET,
+// DIR/.svscan/notify (an abstract address when that path is too long or
+// .svscan cannot be created), bound once by the scanner: a READY=1 datagram
+// is routed to the service whose ./run leads the sender's session (see
+// supervise.NotifyHub). With it, a service costs the scanner's process two
+// descriptors while ./run runs: its supervisor's control FIFO (also
+// supervise/ok and supervise/lock) and the reaper's pidfd of ./run; a
+// service with log/ adds its pipe's two ends and, for log/run, the logger's
+// two.
+//
 // Two scanners on one directory would fight over its supervisors, so the
 // scanner holds DIR/.svscan/lock (flock) for as long as it runs.
 package svscan

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -22,10 +23,29 @@ import (
 var testReaper *reaper.Reaper
 
 func TestMain(m *testing.M) {
+	if os.Getenv("ICHI_SVSCAN_HELPER") == "notify" {
+		helperNotify()
+		return
+	}
 	testReaper = reaper.Start(reaper.Options{ChildrenOnly: true})
 	code := m.Run()
 	testReaper.Stop()
 	os.Exit(code)
+}
+
+// helperNotify is a service that sends READY=1 to $NOTIFY_SOCKET, then
+// waits to be killed.
+func helperNotify() {
+	c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: os.Getenv("NOTIFY_SOCKET"), Net: "unixgram"})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "helper notify:", err)
+		os.Exit(1)
+	}
+	if _, err := c.Write([]byte("READY=1\n")); err != nil {
+		fmt.Fprintln(os.Stderr, "helper notify:", err)
+		os.Exit(1)
+	}
+	select {}
 }
 
 // messages records the scanner's messages.

@@ -73,6 +73,11 @@ type Scanner struct {
 	stopping  bool                // StopServices began: nothing is started any more
 	watch     *watcher            // nil when inotify is unavailable
 
+	// notify is the NOTIFY_SOCKET of every service, set by Run before the
+	// first scan; nil when it could not be bound (each supervisor then
+	// binds its own).
+	notify *supervise.NotifyHub
+
 	releases  sync.WaitGroup // goroutines releasing services
 	drainOnce sync.Once
 }
@@ -166,6 +171,11 @@ func (s *Scanner) Run(ctx context.Context) error {
 	defer ctl.close()
 	if ctl.warning != "" {
 		s.logf("%s", ctl.warning)
+	}
+	s.notify = s.openNotify(ctl.lock != nil)
+	if s.notify != nil {
+		// After DrainLoggers: no supervisor is left to use it.
+		defer s.notify.Close()
 	}
 	if w, err := newWatcher(s.notes); err != nil {
 		s.logf("warning: %s: %v: new services are noticed at the rescans only", s.dir, err)

@@ -122,6 +122,7 @@ func (s *Scanner) superviseDir(dir string, stdin, stdout, stderr *os.File) (*run
 		Env:       s.cfg.Env,
 		Logf:      (&quietLog{logf: s.logf}).printf,
 		KillAfter: s.cfg.KillAfter,
+		Notify:    s.notify,
 	})
 	if err != nil {
 		return nil, err
