@@ -184,3 +184,59 @@ func TestNotifyAddr(t *testing.T) {
 		t.Errorf("NotifyAddr(long) = %q", got)
 	}
 }
+
+// TestDescriptorsPerSupervisor counts the descriptors a supervisor holds
+// while its service is down: one (the control FIFO) with a shared hub, two
+// with its own notification socket.
+func TestDescriptorsPerSupervisor(t *testing.T) {
+	r := newReaper(t)
+	hub, err := NewNotifyHub(filepath.Join(t.TempDir(), "notify"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hub.Close()
+	const n = 50
+	for _, tc := range []struct {
+		name   string
+		notify *NotifyHub
+		want   int
+	}{
+		{"shared hub", hub, 1},
+		{"own socket", nil, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dirs := make([]string, n)
+			for i := range dirs {
+				dirs[i] = service(t, map[string]string{"run": "#!/bin/sh\nexec sleep 100\n", "down": ""})
+			}
+			before := countFDs(t)
+			var svs []*Supervisor
+			for _, dir := range dirs {
+				sv, err := New(Config{Dir: dir, Reaper: r, Notify: tc.notify})
+				if err != nil {
+					t.Fatal(err)
+				}
+				svs = append(svs, sv)
+			}
+			got := countFDs(t) - before
+			for _, sv := range svs {
+				sv.Shutdown()
+			}
+			if got != tc.want*n {
+				t.Errorf("%d supervisors hold %d descriptors, want %d each", n, got, tc.want)
+			}
+			if left := countFDs(t) - before; left != 0 {
+				t.Errorf("%d descriptors left after Shutdown", left)
+			}
+		})
+	}
+}
+
+func countFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
