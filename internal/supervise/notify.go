@@ -27,9 +27,10 @@ import (
 //
 // A datagram can come before its supervisor has learnt the pid of the ./run
 // that sent it (./run may notify at once, before Spawn has returned). The
-// hub keeps the last pendingMax such notifications for pendingFor, and hands
-// one over when a supervisor starts watching that session, provided it came
-// after the supervisor began to start that ./run.
+// hub keeps the last 64 such notifications for 10 seconds, and hands one
+// over when a supervisor starts watching that session, provided it came
+// after the supervisor began to start that ./run (a notification older than
+// that came from an earlier process with the same pid).
 type NotifyHub struct {
 	addr string
 	conn *net.UnixConn
