@@ -19,8 +19,9 @@ import (
 // and loggers; the services themselves left out) for 100 and 1,000 services,
 // each with a logger, under ichi's scanner (in-process supervisors and
 // in-process multilog), daemontools' svscan (supervise + multilog), runit's
-// runsvdir (runsv + svlogd) and s6-svscan (s6-supervise + s6-log); and how
-// soon a service directory moved into the scan directory is running.
+// runsvdir (runsv + svlogd) and s6-svscan (s6-supervise + s6-log): memory
+// (PSS) and open descriptors; and how soon a service directory moved into the
+// scan directory is running.
 func init() {
 	register(Benchmark{Name: "svscan", Issue: 5, Run: benchSvscan})
 }
@@ -97,9 +98,10 @@ func benchSvscan(ctx *Context) ([]Result, error) {
 	}
 	var results []Result
 	pss := map[string]map[int]float64{}
+	fdCount := map[string]map[int]int{}
 	for _, n := range []int{100, 1000} {
 		for _, tr := range svTrees {
-			kib, pickup, err := svMeasure(ctx, tr, n)
+			kib, fds, pickup, err := svMeasure(ctx, tr, n)
 			if err != nil {
 				return nil, fmt.Errorf("%s, %d services: %w", tr.name, n, err)
 			}
@@ -107,6 +109,10 @@ func benchSvscan(ctx *Context) ([]Result, error) {
 				pss[tr.name] = map[int]float64{}
 			}
 			pss[tr.name][n] = kib
+			if fdCount[tr.name] == nil {
+				fdCount[tr.name] = map[int]int{}
+			}
+			fdCount[tr.name][n] = fds
 			results = append(results, Result{
 				Metric: fmt.Sprintf("tree PSS, %d services", n), Program: tr.name,
 				Value: kib / 1024, Unit: "MiB", Better: Lower,
@@ -130,56 +136,63 @@ func benchSvscan(ctx *Context) ([]Result, error) {
 			Value: (pss[tr.name][1000] - pss[tr.name][100]) / 900, Unit: "KiB", Better: Lower,
 			Note: "(PSS at 1,000 - PSS at 100) / 900",
 		})
+		results = append(results, Result{
+			Metric: "descriptors per service", Program: tr.name,
+			Value: float64(fdCount[tr.name][1000]-fdCount[tr.name][100]) / 900, Unit: "fds", Better: Lower,
+			Note: "open descriptors of scanner, supervisors and loggers (services left out), (at 1,000 - at 100) / 900; ichi's are in one process, under one RLIMIT_NOFILE",
+		})
 	}
 	return results, nil
 }
 
-// svMeasure starts tr on n services, measures the tree's PSS once every
-// process is there, and (for n = 100) the pickup of new directories.
-func svMeasure(ctx *Context, tr svTree, n int) (kib float64, pickup []time.Duration, err error) {
+// svMeasure starts tr on n services, measures the tree's PSS and open
+// descriptors once every process is there, and (for n = 100) the pickup of
+// new directories.
+func svMeasure(ctx *Context, tr svTree, n int) (kib float64, fds int, pickup []time.Duration, err error) {
 	dir := filepath.Join(ctx.Work, fmt.Sprintf("%s-%d", tr.name, n))
 	staging := filepath.Join(ctx.Work, fmt.Sprintf("%s-%d-staging", tr.name, n))
 	for i := range n {
 		if err := svMakeService(filepath.Join(dir, fmt.Sprintf("s%04d", i)), tr); err != nil {
-			return 0, nil, err
+			return 0, 0, nil, err
 		}
 	}
 	argv := tr.scanner(ctx.Ichi, dir)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		return 0, nil, err
+		return 0, 0, nil, err
 	}
 	root := cmd.Process.Pid
 	defer svKillTree(cmd)
 	want := tr.procs(n)
 	if err := svWaitTree(root, want, dir, n, 3*time.Minute); err != nil {
-		return 0, nil, err
+		return 0, 0, nil, err
 	}
 	// Let the loggers and supervisors settle (first writes, status files).
 	time.Sleep(2 * time.Second)
 	kib, err = svTreePSS(root)
 	if err != nil {
-		return 0, nil, err
+		return 0, 0, nil, err
 	}
-	fmt.Fprintf(ctx.Log, "svscan bench: %s, %d services: %d processes, %.0f KiB PSS without the services\n", tr.name, n, len(svTree1(root)), kib)
+	fds = svTreeFDs(root)
+	fmt.Fprintf(ctx.Log, "svscan bench: %s, %d services: %d processes, %.0f KiB PSS and %d descriptors without the services\n", tr.name, n, len(svTree1(root)), kib, fds)
 	if n != 100 {
-		return kib, nil, nil
+		return kib, fds, nil, nil
 	}
 	for i := range 5 {
 		name := fmt.Sprintf("new%d", i)
 		if err := svMakeService(filepath.Join(staging, name), tr); err != nil {
-			return 0, nil, err
+			return 0, 0, nil, err
 		}
 		marker := filepath.Join(dir, name, "started")
 		start := time.Now()
 		if err := os.Rename(filepath.Join(staging, name), filepath.Join(dir, name)); err != nil {
-			return 0, nil, err
+			return 0, 0, nil, err
 		}
 		if tr.kick != nil {
 			k := tr.kick(dir)
 			if out, err := exec.Command(k[0], k[1:]...).CombinedOutput(); err != nil {
-				return 0, nil, fmt.Errorf("%s: %v: %s", k, err, out)
+				return 0, 0, nil, fmt.Errorf("%s: %v: %s", k, err, out)
 			}
 		}
 		for {
@@ -187,13 +200,13 @@ func svMeasure(ctx *Context, tr svTree, n int) (kib float64, pickup []time.Durat
 				break
 			}
 			if time.Since(start) > 20*time.Second {
-				return 0, nil, fmt.Errorf("%s not started 20 s after the mv", name)
+				return 0, 0, nil, fmt.Errorf("%s not started 20 s after the mv", name)
 			}
 			time.Sleep(time.Millisecond)
 		}
 		pickup = append(pickup, time.Since(start))
 	}
-	return kib, pickup, nil
+	return kib, fds, pickup, nil
 }
 
 func svMakeService(svc string, tr svTree) error {
@@ -289,6 +302,23 @@ func svTreePSS(root int) (float64, error) {
 		}
 	}
 	return total, nil
+}
+
+// svTreeFDs counts the open descriptors of the processes under root, the
+// services (busybox) left out.
+func svTreeFDs(root int) int {
+	total := 0
+	for _, pid := range svTree1(root) {
+		if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); strings.HasSuffix(exe, "busybox") {
+			continue
+		}
+		ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+		if err != nil {
+			continue // exited meanwhile
+		}
+		total += len(ents)
+	}
+	return total
 }
 
 // svKillTree kills the scanner first (so that nothing restarts), then every
