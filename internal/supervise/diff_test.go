@@ -541,3 +541,27 @@ func TestTakeOver(t *testing.T) {
 		})
 	}
 }
+
+// TestLockAgainstRunit: runsv refuses a directory ichi's supervisor holds,
+// and ichi's refuses one runsv holds.
+func TestLockAgainstRunit(t *testing.T) {
+	ichi := testutil.ToolLink(t, "supervise")
+	runsv := testutil.Need(t, "runsv")
+	r := newReaper(t)
+	files := map[string]string{"run": "#!/bin/sh\nexec sleep 1000\n", "down": ""}
+	for _, tc := range []struct{ holder, second, want string }{
+		{"ichi", runsv, "runsv svc: fatal: unable to lock supervise/lock: temporary failure\n[exit 111]"},
+		{"runit", ichi, "supervise: fatal: unable to acquire svc/supervise/lock: temporary failure\n[exit 111]"},
+	} {
+		holder := map[string]string{"ichi": ichi, "runit": runsv}[tc.holder]
+		peers := startPeers(t, r, files, map[string]string{tc.holder: holder})
+		out, code := runTool(t, r, peers[0].parent, tc.second, "svc")
+		if got := fmt.Sprintf("%s[exit %d]", out, code); got != tc.want {
+			t.Errorf("%s holds the lock: %s printed %q, want %q", tc.holder, filepath.Base(tc.second), got, tc.want)
+		}
+		if !okOpen(peers[0].dir) {
+			t.Errorf("%s holds the lock, but svok finds no supervisor after the failed start", tc.holder)
+		}
+		peers[0].stop(t)
+	}
+}
