@@ -64,7 +64,8 @@
 // with ENXIO on a FIFO that nobody reads, so they start on the directory
 // only once lock is gone (they create a regular file again). A supervisor
 // killed with SIGKILL leaves the link behind: ichi's next supervisor starts
-// there as usual, but daemontools' and runit's fail until supervise/lock is
+// there as usual, but daemontools' and runit's fail ("unable to acquire
+// DIR/supervise/lock: device not configured") until supervise/lock is
 // removed by hand.
 //
 // With a shared Config.Notify, a supervisor therefore costs one descriptor,
