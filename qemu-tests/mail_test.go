@@ -21,11 +21,20 @@ import (
 // mailAppliance is the demo appliance's directory (make run boots it).
 var mailAppliance = filepath.Join("..", "appliance", "mail")
 
-// mailSpec is the image ichi-vm builds from appliance/mail (its
-// ichi-vm.flags: tcpserver, Debian's exim as /usr/sbin/exim4, the crc32c
-// module ext4 needs) with more services for the tests.
+// mailSpec is the image ichi-vm builds from appliance/mail (its services
+// and rootfs, and as its ichi-vm.flags says: tcpserver, Debian's exim as
+// /usr/sbin/exim4, the crc32c module ext4 needs) with more services for the
+// tests.
 func mailSpec(t *testing.T, more ...initramfs.Service) initramfs.Spec {
 	t.Helper()
+	entries, err := os.ReadDir(filepath.Join(mailAppliance, "service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var services []initramfs.Service
+	for _, e := range entries {
+		services = append(services, initramfs.Service{Name: e.Name(), Dir: filepath.Join(mailAppliance, "service", e.Name())})
+	}
 	exim := filepath.Join("..", ".cache", "exim", "root", "usr", "sbin", "exim4")
 	if _, err := os.Stat(exim); err != nil {
 		testutil.Missing(t, "Debian's exim (make deps unpacks it into .cache/exim): %v", err)
@@ -34,7 +43,7 @@ func mailSpec(t *testing.T, more ...initramfs.Service) initramfs.Spec {
 	return initramfs.Spec{
 		Programs: []initramfs.Program{{Src: tcpserver}, {Src: exim, Dst: "/usr/sbin/exim4"}},
 		Modules:  []string{"crc32c_generic"},
-		Services: append([]initramfs.Service{{Name: "smtpd", Dir: filepath.Join(mailAppliance, "service", "smtpd")}}, more...),
+		Services: append(services, more...),
 		Files:    []initramfs.File{{Src: filepath.Join(mailAppliance, "rootfs"), Dst: "/"}},
 	}
 }
@@ -241,7 +250,7 @@ func TestMailAppliance(t *testing.T) {
 	opts := vmtest.Options{Name: "mail-boot1", Spec: spec, Ports: []int{25}, Disks: []string{disk}, Timeout: 4 * time.Minute}
 
 	vm := vmtest.Start(t, opts)
-	for _, s := range []string{"smtpd", "seq", vmtest.AgentService} {
+	for _, s := range []string{"smtpd", "console", "seq", vmtest.AgentService} {
 		if err := vm.WaitUp(s, 2*time.Minute); err != nil {
 			t.Fatal(err)
 		}
@@ -252,10 +261,10 @@ func TestMailAppliance(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		up := regexp.MustCompile(`^/service/(smtpd|seq|vmagent): up \(pid \d+\) \d+ seconds$`)
+		up := regexp.MustCompile(`^/service/(console|smtpd|seq|vmagent): up \(pid \d+\) \d+ seconds$`)
 		lines := strings.Split(strings.TrimSpace(out), "\n")
-		if len(lines) != 3 {
-			t.Errorf("svstat shows %d services, want 3:\n%s", len(lines), out)
+		if len(lines) != 4 {
+			t.Errorf("svstat shows %d services, want 4:\n%s", len(lines), out)
 		}
 		for _, l := range lines {
 			if !up.MatchString(l) {
