@@ -23,7 +23,7 @@ var mailAppliance = filepath.Join("..", "appliance", "mail")
 
 // mailSpec is the image ichi-vm builds from appliance/mail (its services
 // and rootfs, and as its ichi-vm.flags says: tcpserver, Debian's exim as
-// /usr/sbin/exim4, the crc32c module ext4 needs) with more services for the
+// /usr/sbin/exim4; vmtest adds the modules) with more services for the
 // tests.
 func mailSpec(t *testing.T, more ...initramfs.Service) initramfs.Spec {
 	t.Helper()
@@ -42,7 +42,6 @@ func mailSpec(t *testing.T, more ...initramfs.Service) initramfs.Spec {
 	tcpserver := testutil.Need(t, "tcpserver")
 	return initramfs.Spec{
 		Programs: []initramfs.Program{{Src: tcpserver}, {Src: exim, Dst: "/usr/sbin/exim4"}},
-		Modules:  []string{"crc32c_generic"},
 		Services: append(services, more...),
 		Files:    []initramfs.File{{Src: filepath.Join(mailAppliance, "rootfs"), Dst: "/"}},
 	}
