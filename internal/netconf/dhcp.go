@@ -7,10 +7,12 @@ import (
 	"net/netip"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
+	urand "github.com/u-root/uio/rand"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -159,7 +161,7 @@ func (c *DHCPClient) fail(err error) {
 }
 
 func (c *DHCPClient) run(ctx context.Context) {
-	waitEntropy()
+	xidsWithoutWaiting()
 	backoff := time.Second
 	var link netlink.Link
 	for ctx.Err() == nil {
@@ -388,17 +390,39 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// waitEntropy blocks until the kernel's random generator is ready. The DHCP
-// library draws its transaction ids with getrandom(GRND_NONBLOCK) in a busy
-// loop, and a non-blocking call never starts the kernel's jitter entropy
-// collection: early in a boot without a hardware RNG (a QEMU guest under
-// TCG) that loop can spin for minutes. A blocking getrandom does start it
-// (Linux 5.18 and later), and returns within about a second.
-func waitEntropy() {
-	var b [1]byte
-	for {
-		if _, err := unix.Getrandom(b[:], 0); err != unix.EINTR {
-			return
-		}
-	}
+// xidsWithoutWaiting gives the DHCP library a source for its transaction
+// ids that never waits for the kernel's random generator. By default the
+// library calls getrandom(GRND_NONBLOCK) in a busy loop until the generator
+// is initialised; early in a boot without a hardware RNG (a QEMU guest under
+// TCG) that spins for minutes, and any blocking read (getrandom, or
+// /dev/urandom since Linux 5.18) first collects jitter entropy for about a
+// second. A transaction id only has to differ from its neighbours' on the
+// link, not to be secret, so getrandom(GRND_INSECURE) is enough. The
+// library's source is a package variable; the DHCP client is its only user
+// in ichi.
+func xidsWithoutWaiting() {
+	xidSourceOnce.Do(func() { urand.Reader = xidSource{} })
 }
+
+var xidSourceOnce sync.Once
+
+// xidSource reads getrandom(GRND_INSECURE) (Linux 5.6 and later), and on
+// older kernels mixes the clock into a counter, which is unique enough for
+// transaction ids.
+type xidSource struct{}
+
+var xidCounter atomic.Uint64
+
+func (xidSource) Read(b []byte) (int, error) {
+	n, err := unix.Getrandom(b, unix.GRND_INSECURE)
+	if err == nil && n == len(b) {
+		return n, nil
+	}
+	x := uint64(time.Now().UnixNano()) ^ xidCounter.Add(0x9e3779b97f4a7c15)
+	for i := range b {
+		b[i] = byte(x >> (8 * (i % 8)))
+	}
+	return len(b), nil
+}
+
+func (s xidSource) ReadContext(_ context.Context, b []byte) (int, error) { return s.Read(b) }
