@@ -34,6 +34,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -175,13 +176,19 @@ func runServicesOnly(svc *services, signals <-chan os.Signal, logf func(string, 
 // startProgram starts the main child. On failure it reports why and returns
 // the exit status a shell would give.
 func startProgram(argv []string, r *reaper.Reaper, logf func(string, ...any)) (*reaper.Child, int) {
-	path, err := exec.LookPath(argv[0])
-	if err != nil {
-		logf("fatal: %s: %v", argv[0], unwrapExec(err))
-		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
-			return nil, ExitNotFound
+	// A name with a slash is not searched for: execve itself reports a
+	// missing file or one that cannot be executed, with the same errnos
+	// LookPath would find, and init starts sooner without the look.
+	path := argv[0]
+	if !strings.Contains(path, "/") {
+		var err error
+		if path, err = exec.LookPath(argv[0]); err != nil {
+			logf("fatal: %s: %v", argv[0], unwrapExec(err))
+			if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
+				return nil, ExitNotFound
+			}
+			return nil, ExitCannotRun
 		}
-		return nil, ExitCannotRun
 	}
 	cmd := reaper.Cmd{
 		Path:    path,
@@ -195,7 +202,11 @@ func startProgram(argv []string, r *reaper.Reaper, logf func(string, ...any)) (*
 	}
 	c, err := r.Spawn(cmd)
 	if err != nil {
-		logf("fatal: %v", err)
+		var errno syscall.Errno
+		if errors.As(err, &errno) {
+			err = errno // the message names the program already
+		}
+		logf("fatal: %s: %v", argv[0], err)
 		if errors.Is(err, syscall.ENOENT) {
 			return nil, ExitNotFound
 		}
@@ -224,12 +235,24 @@ func inheritedFiles() []*os.File {
 			files[fd] = nil
 		}
 	}
-	ents, err := os.ReadDir("/proc/self/fd")
+	// Read with getdents directly: this runs on every container start,
+	// before the program, and os.ReadDir does more than is needed here.
+	dir, err := unix.Open("/proc/self/fd", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return files
 	}
-	for _, e := range ents {
-		fd, err := strconv.Atoi(e.Name())
+	defer unix.Close(dir)
+	var buf [4096]byte
+	var names []string
+	for {
+		n, err := unix.Getdents(dir, buf[:])
+		if err != nil || n <= 0 {
+			break
+		}
+		_, _, names = unix.ParseDirent(buf[:n], -1, names)
+	}
+	for _, name := range names {
+		fd, err := strconv.Atoi(name)
 		if err != nil || fd < 3 {
 			continue
 		}
@@ -240,7 +263,7 @@ func inheritedFiles() []*os.File {
 		for len(files) <= fd {
 			files = append(files, nil)
 		}
-		files[fd] = os.NewFile(uintptr(fd), "inherited fd "+e.Name())
+		files[fd] = os.NewFile(uintptr(fd), "inherited fd "+name)
 	}
 	return files
 }

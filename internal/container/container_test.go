@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -36,8 +37,27 @@ type initProc struct {
 	cmd    *exec.Cmd
 	lines  chan string
 	stdin  io.WriteCloser
-	stderr *bytes.Buffer
+	stderr *lockedBuffer
 	done   chan struct{}
+}
+
+// lockedBuffer is init's stderr, written by exec's copying goroutine while
+// a failing test may already print it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // startInit starts the ichi binary with args, in a new PID namespace when
@@ -52,8 +72,11 @@ func startInit(t *testing.T, pidns bool, extra []*os.File, args ...string) *init
 		cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID}
 	}
 	cmd.ExtraFiles = extra
-	p := &initProc{t: t, cmd: cmd, lines: make(chan string, 100), stderr: &bytes.Buffer{}, done: make(chan struct{})}
+	p := &initProc{t: t, cmd: cmd, lines: make(chan string, 100), stderr: &lockedBuffer{}, done: make(chan struct{})}
 	cmd.Stderr = p.stderr
+	// A process left behind holding init's stdout or stderr must not
+	// keep Wait (and the test) waiting for ever.
+	cmd.WaitDelay = 5 * time.Second
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -167,12 +190,14 @@ func TestHelpListsFlags(t *testing.T) {
 }
 
 // trapScript traps the forwarded signals and says which it got; TERM ends
-// it with status 42.
+// it with status 42. It waits in short foreground sleeps, which leave
+// nothing behind: a background sleep killed from the trap can miss the
+// signal when it arrives before the sleep has executed (the forked shell
+// still holds the trap then), and live on holding init's stdout.
 const trapScript = `for s in INT HUP QUIT USR1 USR2 WINCH; do trap "echo got $s" $s; done
-trap 'echo got TERM; kill $p; exit 42' TERM
-sleep 1000 & p=$!
+trap 'echo got TERM; exit 42' TERM
 echo ready
-while :; do wait; done`
+while :; do sleep 0.05; done`
 
 func TestForwardsSignals(t *testing.T) {
 	signals := []syscall.Signal{syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH, syscall.SIGTERM}
