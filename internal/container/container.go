@@ -5,7 +5,9 @@
 // PROGRAM is the main child. It is started through the reaper (so its exit
 // cannot be lost), in a process group of its own, which becomes the terminal's
 // foreground group when init's standard input is its controlling terminal
-// (as tini does). It inherits init's environment and every descriptor init
+// (as tini does); when init has no controlling terminal at all, PROGRAM leads
+// a session of its own too (as with dumb-init), which keeps the kernel from
+// walking PROGRAM's process group at each exit of its members. It inherits init's environment and every descriptor init
 // inherited without close-on-exec. Every signal init receives, except SIGCHLD
 // (the reaper's) and SIGTTIN and SIGTTOU (ignored, so that init never stops
 // on the terminal it gave away), is forwarded to PROGRAM, or to its process
@@ -27,6 +29,7 @@
 package container
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -197,8 +200,19 @@ func startProgram(argv []string, r *reaper.Reaper, logf func(string, ...any)) (*
 		Files:   inheritedFiles(),
 		Setpgid: true,
 	}
-	if cmd.Files[0] != nil && controllingTerminal(0) {
+	switch {
+	case cmd.Files[0] != nil && controllingTerminal(0):
 		cmd.Foreground, cmd.Ctty = true, 0
+	case noControllingTerminal():
+		// A session of its own changes nothing the program can see
+		// (it has no terminal either way, and still leads its
+		// process group), but it spares the kernel a walk over the
+		// whole process group at every exit of one of its members:
+		// a process group whose parent is in the same session is
+		// checked for becoming orphaned, under the task-list lock
+		// that wait4 needs too. With thousands of orphans exiting,
+		// that walk made reaping quadratic.
+		cmd.Setpgid, cmd.Setsid = false, true
 	}
 	c, err := r.Spawn(cmd)
 	if err != nil {
@@ -266,6 +280,24 @@ func inheritedFiles() []*os.File {
 		files[fd] = os.NewFile(uintptr(fd), "inherited fd "+name)
 	}
 	return files
+}
+
+// noControllingTerminal reports whether init has no controlling terminal:
+// field 7 (tty_nr) of /proc/self/stat is 0. It reports false when it cannot
+// tell.
+func noControllingTerminal() bool {
+	b, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		return false
+	}
+	// The command name, in parentheses, may contain spaces: the fields
+	// after it are "state ppid pgrp session tty_nr ...".
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	return len(f) > 4 && f[4] == "0"
 }
 
 // controllingTerminal reports whether fd is init's controlling terminal.

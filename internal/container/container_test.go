@@ -517,3 +517,26 @@ func waitFile(t *testing.T, path, want string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func TestProgramLeadsASessionWithoutTerminal(t *testing.T) {
+	// init runs in a session of its own without a terminal: the
+	// program leads a new session (fields 1, 5 and 6 of /proc/self/stat:
+	// pid, pgrp and session all equal) unlike init.
+	script := `read -r pid comm state ppid pgrp session rest </proc/self/stat; echo "pid=$pid pgrp=$pgrp session=$session"`
+	cmd := exec.Command(testutil.Ichi(t), "--", "sh", "-c", script)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("init: %v", err)
+	}
+	var pid, pgrp, session int
+	if _, err := fmt.Sscanf(string(out), "pid=%d pgrp=%d session=%d", &pid, &pgrp, &session); err != nil {
+		t.Fatalf("program said %q: %v", out, err)
+	}
+	if pgrp != pid || session != pid {
+		t.Errorf("program pid %d in process group %d, session %d; want both %d", pid, pgrp, session, pid)
+	}
+	if session == cmd.Process.Pid {
+		t.Errorf("program in init's session %d", session)
+	}
+}
