@@ -15,14 +15,15 @@
 //
 // Two paths lead to a reap, and whichever takes the lock first delivers:
 //
-//   - Each spawned child gets a pidfd (clone with CLONE_PIDFD), which the Go
-//     poller watches; when it becomes readable the child has exited, and a
+//   - Each spawned child gets a pidfd (clone with CLONE_PIDFD), as long as
+//     fewer than a quarter of RLIMIT_NOFILE are open, which the Go poller
+//     watches; when it becomes readable the child has exited, and a
 //     goroutine of the reaper reaps exactly that pid. This is the short way
 //     from an exit to its owner: one wake-up of one thread.
 //   - SIGCHLD, subscribed with signal.Notify, makes the reap loop call
 //     wait4(-1) until nothing is left: orphans, children whose pidfd could
-//     not be watched (old kernels), and any child the first path has not yet
-//     reached. While orphans keep exiting, the loop pauses a millisecond
+//     not be watched (old kernels, the bound reached), and any child the
+//     first path has not yet reached. While orphans keep exiting, the loop pauses a millisecond
 //     before each pass, so that a burst is reaped in few passes.
 //
 // Go delivers a signal to every channel subscribed to it, so the rest of
@@ -88,6 +89,7 @@ type Reaper struct {
 	children map[int]*Child
 	closed   bool           // Stop was called; guarded by mu
 	watchers sync.WaitGroup // the goroutines waiting on pidfds; Add under mu
+	watched  atomic.Int64   // pidfds open now, bounded by watchLimit
 
 	orphans atomic.Uint64
 	reaped  atomic.Uint64
@@ -254,6 +256,19 @@ func wait4(pid int, ws *syscall.WaitStatus) (int, syscall.Errno) {
 	return int(r1), errno
 }
 
+// watchLimit is how many pidfds the reaper keeps open at once: a quarter of
+// the soft RLIMIT_NOFILE (at least 64). Children started beyond it are
+// reaped on SIGCHLD, a little later, so that a PID 1 with thousands of
+// services keeps descriptors for everything else. Resources in PID 1 are
+// bounded.
+func watchLimit() int64 {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Cur/4 < 64 {
+		return 64
+	}
+	return int64(min(lim.Cur/4, 1<<30))
+}
+
 // watchLocked registers c's pidfd with the Go poller, so that c's exit
 // wakes a goroutine that reaps it, and returns that goroutine, which the
 // caller starts after releasing r.mu. It returns nil, closing the pidfd, when
@@ -271,8 +286,10 @@ func (r *Reaper) watchLocked(c *Child, pidfd int) func() {
 	}
 	c.pidfd = f
 	r.watchers.Add(1)
+	r.watched.Add(1)
 	return func() {
 		defer r.watchers.Done()
+		defer r.watched.Add(-1)
 		defer f.Close()
 		// The function runs once at once, then each time the poller
 		// says the pidfd is readable, which it becomes when c exits.
@@ -405,9 +422,18 @@ func (r *Reaper) Spawn(cmd Cmd) (*Child, error) {
 		attr.Env = []string{}
 	}
 	pidfd := -1
-	attr.Sys.PidFD = &pidfd
 	r.mu.Lock()
+	// Checked under the lock, which watchLocked counts under too, so that
+	// concurrent starts cannot overshoot the bound.
+	if r.watched.Load() < watchLimit() {
+		attr.Sys.PidFD = &pidfd
+	}
 	pid, err := syscall.ForkExec(cmd.Path, argv, attr)
+	if (err == syscall.EMFILE || err == syscall.ENFILE) && attr.Sys.PidFD != nil {
+		// No descriptor for the pidfd: this child is reaped on SIGCHLD.
+		attr.Sys.PidFD, pidfd = nil, -1
+		pid, err = syscall.ForkExec(cmd.Path, argv, attr)
+	}
 	if err != nil {
 		r.mu.Unlock()
 		return nil, fmt.Errorf("start %s: %w", cmd.Path, err)

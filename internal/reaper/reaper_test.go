@@ -177,3 +177,53 @@ func TestStopEndsWatchers(t *testing.T) {
 	default:
 	}
 }
+
+func TestPidfdsAreBounded(t *testing.T) {
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
+		t.Fatal(err)
+	}
+	low := old
+	low.Cur = 1024 // a bound of 256 pidfds
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old)
+	r := Start(Options{ChildrenOnly: true})
+	defer r.Stop()
+	const n = 300
+	children := make([]*Child, 0, n)
+	for range n {
+		c, err := r.Spawn(Cmd{Path: "/bin/sleep", Args: []string{"sleep", "60"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		children = append(children, c)
+	}
+	if w := r.watched.Load(); w != 256 {
+		t.Errorf("%d pidfds open for %d children, want the bound, 256", w, n)
+	}
+	// Those beyond the bound are reaped on SIGCHLD: every status arrives.
+	for _, c := range children {
+		if err := c.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range children {
+		select {
+		case <-c.Done():
+			if c.Status().Code() != 128+9 {
+				t.Errorf("pid %d: %v", c.Pid, c.Status())
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("pid %d: no status after 10 s", c.Pid)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for r.watched.Load() != 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if w := r.watched.Load(); w != 0 {
+		t.Errorf("%d pidfds still open after every child was reaped", w)
+	}
+}
