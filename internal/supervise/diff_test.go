@@ -294,10 +294,25 @@ func TestDaemontoolsTools(t *testing.T) {
 	}
 	want := []string{"hangup", "alarm clock", "interrupt", "terminated", "continued", "continued", "terminated", "continued"}
 	for _, p := range peers {
-		if got := recorded[p.name]; !slices.Equal(got, want) {
+		if got := recorded[p.name]; !sameSignals(got, want) {
 			t.Errorf("signals: %s's service got %q, want %q", p.name, got, want)
 		}
 	}
+}
+
+// sameSignals compares recorded signals with want, the last two as a set:
+// they come from svc -d, which sends TERM and CONT together, and which of
+// the two pending signals a shell's traps see first is not fixed
+// (daemontools' own supervise shows both orders).
+func sameSignals(got, want []string) bool {
+	n := len(want)
+	if len(got) != n || n < 2 || !slices.Equal(got[:n-2], want[:n-2]) {
+		return false
+	}
+	a, b := slices.Clone(got[n-2:]), slices.Clone(want[n-2:])
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
 }
 
 func exited(p *peer) bool {
