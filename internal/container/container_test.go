@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -42,23 +41,8 @@ type initProc struct {
 }
 
 // lockedBuffer is init's stderr, written by exec's copying goroutine while
-// a failing test may already print it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// the test reads it.
+type lockedBuffer = testutil.SyncBuffer
 
 // startInit starts the ichi binary with args, in a new PID namespace when
 // pidns is set. extra become its descriptors 3, 4, ...

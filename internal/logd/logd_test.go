@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -162,24 +161,8 @@ func newTestLogger(t *testing.T, stderr *syncBuffer, args ...string) (*Logger, s
 	return l, base
 }
 
-// syncBuffer is a bytes.Buffer safe for the logger's goroutine and the
-// test's.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is safe for the logger's goroutine and the test at once.
+type syncBuffer = testutil.SyncBuffer
 
 // logged returns every line in dir's old files (in name order) and
 // current, in order.

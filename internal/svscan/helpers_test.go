@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ichi-init/ichi/internal/reaper"
+	"github.com/ichi-init/ichi/internal/testutil"
 )
 
 // testReaper is the one reaper of the test process: two reapers would steal
@@ -79,23 +80,8 @@ func (m *messages) String() string {
 	return strings.Join(m.list, "\n")
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
+// syncBuffer is safe for concurrent use.
+type syncBuffer = testutil.SyncBuffer
 
 // running is a scanner running in the background of a test.
 type running struct {
