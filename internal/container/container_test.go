@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -106,6 +107,29 @@ func (p *initProc) expect(want string) {
 		}
 	case <-time.After(10 * time.Second):
 		p.t.Fatalf("no line %q after 10 s; stderr: %s", want, p.stderr)
+	}
+}
+
+// expectAll reads as many lines as it is given and fails unless they are
+// those lines, in any order: for output of processes that run side by side.
+func (p *initProc) expectAll(want ...string) {
+	p.t.Helper()
+	var got []string
+	for range want {
+		select {
+		case line, ok := <-p.lines:
+			if !ok {
+				p.t.Fatalf("output ended after %q, want %q; stderr: %s", got, want, p.stderr)
+			}
+			got = append(got, line)
+		case <-time.After(10 * time.Second):
+			p.t.Fatalf("got %q after 10 s, want %q; stderr: %s", got, want, p.stderr)
+		}
+	}
+	slices.Sort(got)
+	sorted := slices.Sorted(slices.Values(want))
+	if !slices.Equal(got, sorted) {
+		p.t.Fatalf("program and services said %q, want %q in any order", got, sorted)
 	}
 }
 
@@ -460,8 +484,9 @@ func TestServicesBesideProgram(t *testing.T) {
 	// drain, and exits 3.
 	program := `while ! grep -q started "$0" 2>/dev/null; do sleep 0.05; done; echo program done; exit 3`
 	p := startInit(t, true, nil, "-S", scanDir, "-t", "5", "--", "sh", "-c", program, logFile)
-	p.expect("chatty: hello from chatty")
-	p.expect("program done")
+	// The program waits for the logged service, not for chatty: the two
+	// lines may come in either order.
+	p.expectAll("chatty: hello from chatty", "program done")
 	if code := p.wait(); code != 3 {
 		t.Errorf("init exited %d, want the program's 3; stderr: %s", code, p.stderr)
 	}
