@@ -540,14 +540,7 @@ func (s *Supervisor) command(b byte) {
 			s.startRun()
 		}
 	case 'd':
-		s.want = 'd'
-		s.cancelThrottle()
-		if s.run != nil {
-			s.run.Signal(syscall.SIGTERM)
-			s.run.Signal(syscall.SIGCONT)
-			s.gotTerm = true
-			s.paused = false
-		}
+		s.wantDown()
 		s.publish()
 	case 'x':
 		s.exiting = true
@@ -584,10 +577,8 @@ func (s *Supervisor) command(b byte) {
 	}
 }
 
-// stop begins Shutdown: down, exit, TERM and CONT now, KILL after killAfter.
-func (s *Supervisor) stop() {
-	s.stopping = true
-	s.exiting = true
+// wantDown is "svc -d": ./run is not restarted, and is sent TERM and CONT.
+func (s *Supervisor) wantDown() {
 	s.want = 'd'
 	s.cancelThrottle()
 	if s.run != nil {
@@ -596,6 +587,13 @@ func (s *Supervisor) stop() {
 		s.gotTerm = true
 		s.paused = false
 	}
+}
+
+// stop begins Shutdown: down, exit, TERM and CONT now, KILL after killAfter.
+func (s *Supervisor) stop() {
+	s.stopping = true
+	s.exiting = true
+	s.wantDown()
 	s.armKill()
 	s.publish()
 }
