@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ichi-init/ichi/internal/procstat"
 	"golang.org/x/sys/unix"
 )
 
@@ -232,19 +232,11 @@ func svTree1(root int) []int {
 		if err != nil {
 			continue
 		}
-		// pid (comm) state ppid ...: comm may hold spaces and parentheses.
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 {
+		f := procstat.Fields(b)
+		if len(f) <= procstat.PPID || f[procstat.State] == "Z" {
 			continue
 		}
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) < 2 {
-			continue
-		}
-		if f[0] == "Z" {
-			continue
-		}
-		ppid, _ := strconv.Atoi(f[1])
+		ppid, _ := strconv.Atoi(f[procstat.PPID])
 		children[ppid] = append(children[ppid], pid)
 	}
 	tree := []int{root}

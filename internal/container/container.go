@@ -29,7 +29,6 @@
 package container
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -42,6 +41,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ichi-init/ichi/internal/procstat"
 	"github.com/ichi-init/ichi/internal/reaper"
 )
 
@@ -290,14 +290,8 @@ func noControllingTerminal() bool {
 	if err != nil {
 		return false
 	}
-	// The command name, in parentheses, may contain spaces: the fields
-	// after it are "state ppid pgrp session tty_nr ...".
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return false
-	}
-	f := strings.Fields(string(b[i+1:]))
-	return len(f) > 4 && f[4] == "0"
+	f := procstat.Fields(b)
+	return len(f) > procstat.TTY && f[procstat.TTY] == "0"
 }
 
 // controllingTerminal reports whether fd is init's controlling terminal.

@@ -6,7 +6,6 @@ package container
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -21,6 +20,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ichi-init/ichi/internal/procstat"
 	"github.com/ichi-init/ichi/internal/testutil"
 )
 
@@ -269,10 +269,12 @@ func childrenOf(t *testing.T, pid int) map[int]byte {
 		if err != nil {
 			continue
 		}
-		i := bytes.LastIndexByte(b, ')')
-		f := strings.Fields(string(b[i+2:]))
-		if ppid, _ := strconv.Atoi(f[1]); ppid == pid {
-			kids[n] = f[0][0]
+		f := procstat.Fields(b)
+		if len(f) <= procstat.PPID {
+			continue
+		}
+		if ppid, _ := strconv.Atoi(f[procstat.PPID]); ppid == pid {
+			kids[n] = f[procstat.State][0]
 		}
 	}
 	return kids

@@ -22,6 +22,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ichi-init/ichi/internal/procstat"
 	"github.com/ichi-init/ichi/internal/testutil"
 )
 
@@ -149,17 +150,12 @@ func processes() ([]procState, error) {
 		if err != nil {
 			continue // gone meanwhile
 		}
-		// pid (comm) S ppid ...: comm may hold spaces and parentheses.
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 || i+4 > len(b) {
+		f := procstat.Fields(b)
+		if len(f) <= procstat.PPID {
 			continue
 		}
-		f := strings.Fields(string(b[i+2:]))
-		if len(f) < 2 {
-			continue
-		}
-		ppid, _ := strconv.Atoi(f[1])
-		ps = append(ps, procState{pid: pid, ppid: ppid, state: f[0][0]})
+		ppid, _ := strconv.Atoi(f[procstat.PPID])
+		ps = append(ps, procState{pid: pid, ppid: ppid, state: f[procstat.State][0]})
 	}
 	return ps, nil
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ichi-init/ichi/internal/procstat"
 	"github.com/ichi-init/ichi/internal/svstatus"
 	"github.com/ichi-init/ichi/internal/tai64n"
 )
@@ -132,11 +133,11 @@ func procState(pid int) string {
 	if err != nil {
 		return ""
 	}
-	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 || i+2 >= len(b) {
+	f := procstat.Fields(b)
+	if len(f) <= procstat.State {
 		return ""
 	}
-	return string(b[i+2])
+	return f[procstat.State][:1]
 }
 
 // TestThrottle: a ./run that exits at once is restarted, but never twice

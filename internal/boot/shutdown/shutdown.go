@@ -23,6 +23,7 @@ import (
 
 	"github.com/ichi-init/ichi/internal/boot/mount"
 	"github.com/ichi-init/ichi/internal/boot/power"
+	"github.com/ichi-init/ichi/internal/procstat"
 	"golang.org/x/sys/unix"
 )
 
@@ -233,7 +234,7 @@ func Processes(procDir string) ([]int, error) {
 		if err != nil {
 			continue // gone meanwhile
 		}
-		if isKernelThread(string(b)) {
+		if isKernelThread(b) {
 			continue
 		}
 		out = append(out, pid)
@@ -244,18 +245,12 @@ func Processes(procDir string) ([]int, error) {
 // pfKthread is the PF_KTHREAD bit of the flags in /proc/PID/stat.
 const pfKthread = 0x00200000
 
-// isKernelThread reads field 9 (flags) of a /proc/PID/stat line; the name
-// in field 2 may hold spaces and parentheses, so fields are counted after
-// the last ')'.
-func isKernelThread(stat string) bool {
-	i := strings.LastIndexByte(stat, ')')
-	if i < 0 {
+// isKernelThread reads the flags (field 9) of a /proc/PID/stat line.
+func isKernelThread(stat []byte) bool {
+	f := procstat.Fields(stat)
+	if len(f) <= procstat.Flags {
 		return false
 	}
-	f := strings.Fields(stat[i+1:])
-	if len(f) < 7 {
-		return false
-	}
-	flags, err := strconv.ParseUint(f[6], 10, 64)
+	flags, err := strconv.ParseUint(f[procstat.Flags], 10, 64)
 	return err == nil && flags&pfKthread != 0
 }

@@ -32,7 +32,7 @@ func TestIsKernelThread(t *testing.T) {
 		{"garbage", false},
 	}
 	for _, tt := range tests {
-		if got := isKernelThread(tt.stat); got != tt.want {
+		if got := isKernelThread([]byte(tt.stat)); got != tt.want {
 			t.Errorf("isKernelThread(%q) = %v", tt.stat, got)
 		}
 	}
