@@ -380,7 +380,13 @@ func TestRunitFinish(t *testing.T) {
 		"run":    "#!/bin/sh\nexec sleep 1000\n",
 		"finish": "#!/bin/sh\necho \"$@\" >> finished\nexec sleep 1\n",
 	}, map[string]string{"ichi": ichi, "runit": runsv})
-	finishing := func(p *peer) bool { st, ok := p.status(); return ok && st.State == svstatus.Finish }
+	// runsv writes the finish state twice: first with pid 0 when ./run
+	// has exited, then with ./finish's pid once it has started it. Only the
+	// second is compared; the first is a moment ichi never shows.
+	finishing := func(p *peer) bool {
+		st, ok := p.status()
+		return ok && st.State == svstatus.Finish && st.Pid != 0
+	}
 	status := [][]string{{"sv", "status", "./svc"}}
 	runSteps(t, r, peers, tools, []step{
 		{name: "started", until: up, check: status},
