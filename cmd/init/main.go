@@ -35,24 +35,21 @@ const (
 	roleListTools
 )
 
-// handledSignals are the signals the init roles subscribe to before anything
-// else runs. The kernel protects PID 1 only from signals left at their
-// default action, and the Go runtime installs its own handlers, so a signal
-// not subscribed here would kill init. SIGCHLD belongs to the reaper (which
-// subscribes to it itself) and SIGURG to the Go scheduler.
-var handledSignals = []os.Signal{
-	syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGUSR1,
-	syscall.SIGUSR2, syscall.SIGPIPE, syscall.SIGALRM, syscall.SIGTERM,
-	syscall.SIGSTKFLT, syscall.SIGCONT, syscall.SIGTSTP, syscall.SIGTTIN,
-	syscall.SIGTTOU, syscall.SIGXCPU, syscall.SIGXFSZ, syscall.SIGVTALRM,
-	syscall.SIGPROF, syscall.SIGWINCH, syscall.SIGIO, syscall.SIGPWR,
-	syscall.SIGSYS,
-}
+// fatalSignals are the signals that kill init when they arrive before it
+// subscribes to them: the Go runtime installs its own handlers at start-up,
+// and its default for these is to exit, even as PID 1 (the kernel protects
+// PID 1 only from signals left at their default action). They are what
+// runtimes and terminals send (stop, Ctrl-C, reload, quit), so both init
+// roles subscribe to them first thing, before anything can block. Each
+// subscription is a round trip to the runtime's signal-mask thread; the
+// other signals each role handles are its own to subscribe (see roleMain).
+var fatalSignals = []os.Signal{syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM}
 
 // roleMain is the entry point of the machine and container roles: args are
-// the arguments after argv[0] and signals carries every signal in
-// handledSignals. Each role's file sets its entry in roleMains.
-type roleMain func(args []string, signals <-chan os.Signal) int
+// the arguments after argv[0]; signals is subscribed to fatalSignals, and
+// the role subscribes it to the others it handles. Each role's file sets its
+// entry in roleMains.
+type roleMain func(args []string, signals chan os.Signal) int
 
 var roleMains = map[role]roleMain{}
 
@@ -64,7 +61,7 @@ func main() {
 		os.Exit(t.Main(argv))
 	case roleMachine, roleContainer:
 		signals := make(chan os.Signal, 64)
-		signal.Notify(signals, handledSignals...)
+		signal.Notify(signals, fatalSignals...)
 		run, ok := roleMains[r]
 		if !ok {
 			fmt.Fprintln(os.Stderr, "init: fatal: this role is not part of this build")

@@ -45,10 +45,31 @@ import (
 	"github.com/ichi-init/ichi/internal/reaper"
 )
 
+// forwardedSignals are the signals the container init subscribes to beside
+// those its caller did: every catchable signal but SIGCHLD (the reaper's),
+// SIGURG (the Go scheduler's), SIGTTIN and SIGTTOU (ignored) and the
+// synchronous ones (SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGFPE, SIGSEGV), which
+// tini does not forward either.
+var forwardedSignals = []os.Signal{
+	syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM,
+	syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGPIPE, syscall.SIGALRM,
+	syscall.SIGSTKFLT, syscall.SIGCONT, syscall.SIGTSTP, syscall.SIGXCPU,
+	syscall.SIGXFSZ, syscall.SIGVTALRM, syscall.SIGPROF, syscall.SIGWINCH,
+	syscall.SIGIO, syscall.SIGPWR, syscall.SIGSYS,
+}
+
 // Main is the container role's entry point: args are the words after
-// argv[0], and signals carries every signal init handles (the caller
-// subscribed to them first thing).
-func Main(args []string, signals <-chan os.Signal) int {
+// argv[0], and signals is already subscribed to the signals that would kill
+// init (SIGHUP, SIGINT, SIGQUIT and SIGTERM: the caller did it first thing).
+//
+// Main subscribes it to the rest of forwardedSignals from a goroutine, while
+// PROGRAM starts: each subscription is a round trip to the Go runtime's
+// signal-mask thread, about 30 µs here, and made in line they would add half
+// a millisecond to every container start. Until its subscription is made,
+// one of those signals is dropped by the runtime instead of forwarded; that
+// window is the first half millisecond of PROGRAM's life, when it has not set
+// up its own handlers either (and would die of most of these signals).
+func Main(args []string, signals chan os.Signal) int {
 	cfg, err := Parse(args)
 	switch {
 	case errors.Is(err, ErrHelp):
@@ -58,6 +79,11 @@ func Main(args []string, signals <-chan os.Signal) int {
 		usage(os.Stderr, err)
 		return 100
 	}
+	// The program may own the terminal; init must not be stopped for
+	// touching it. Ignored before the subscriptions start, which must not
+	// include these two.
+	signal.Ignore(syscall.SIGTTIN, syscall.SIGTTOU)
+	go signal.Notify(signals, forwardedSignals...)
 	return Run(cfg, signals, os.Stderr)
 }
 
@@ -77,9 +103,6 @@ func Run(cfg Config, signals <-chan os.Signal, stderr io.Writer) int {
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(stderr, "init: "+format+"\n", args...)
 	}
-	// The program may own the terminal; init must not be stopped for
-	// touching it.
-	signal.Ignore(syscall.SIGTTIN, syscall.SIGTTOU)
 	if cfg.Pdeathsig != 0 {
 		if err := setPdeathsig(cfg.Pdeathsig); err != nil {
 			logf("fatal: %v", err)
@@ -197,7 +220,7 @@ func startProgram(argv []string, r *reaper.Reaper, logf func(string, ...any)) (*
 		Path:    path,
 		Args:    argv,
 		Env:     os.Environ(),
-		Files:   inheritedFiles(),
+		Files:   standardFiles(),
 		Setpgid: true,
 	}
 	switch {
@@ -238,46 +261,19 @@ func unwrapExec(err error) error {
 	return err
 }
 
-// inheritedFiles returns init's standard descriptors and every other
-// descriptor it inherited without close-on-exec (a runtime's passed
-// sockets, for instance), at their own numbers. A standard descriptor
-// that is not open stays closed in the program.
-func inheritedFiles() []*os.File {
+// standardFiles returns init's standard descriptors for the program; one
+// that is not open stays closed there. Every other descriptor init inherited
+// without close-on-exec (a runtime's passed sockets, for instance) reaches
+// the program at its own number without being named: the exec leaves it
+// open, and Go's fork only touches the descriptors it is given (naming fd N
+// would make it close every unnamed one below N in the child, one system
+// call each). Descriptors init opens itself are all close-on-exec.
+func standardFiles() []*os.File {
 	files := []*os.File{os.Stdin, os.Stdout, os.Stderr}
 	for fd := range files {
 		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
 			files[fd] = nil
 		}
-	}
-	// Read with getdents directly: this runs on every container start,
-	// before the program, and os.ReadDir does more than is needed here.
-	dir, err := unix.Open("/proc/self/fd", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return files
-	}
-	defer unix.Close(dir)
-	var buf [4096]byte
-	var names []string
-	for {
-		n, err := unix.Getdents(dir, buf[:])
-		if err != nil || n <= 0 {
-			break
-		}
-		_, _, names = unix.ParseDirent(buf[:n], -1, names)
-	}
-	for _, name := range names {
-		fd, err := strconv.Atoi(name)
-		if err != nil || fd < 3 {
-			continue
-		}
-		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
-		if err != nil || flags&unix.FD_CLOEXEC != 0 {
-			continue // the directory being read, or Go's own
-		}
-		for len(files) <= fd {
-			files = append(files, nil)
-		}
-		files[fd] = os.NewFile(uintptr(fd), "inherited fd "+name)
 	}
 	return files
 }
@@ -286,11 +282,19 @@ func inheritedFiles() []*os.File {
 // field 7 (tty_nr) of /proc/self/stat is 0. It reports false when it cannot
 // tell.
 func noControllingTerminal() bool {
-	b, err := os.ReadFile("/proc/self/stat")
+	// Read with plain system calls: this runs on every container start,
+	// and an os.File would be set up for the poller first.
+	fd, err := unix.Open("/proc/self/stat", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return false
 	}
-	f := procstat.Fields(b)
+	defer unix.Close(fd)
+	var buf [4096]byte // the line is about 300 bytes
+	n, err := unix.Read(fd, buf[:])
+	if err != nil || n <= 0 {
+		return false
+	}
+	f := procstat.Fields(buf[:n])
 	return len(f) > procstat.TTY && f[procstat.TTY] == "0"
 }
 
