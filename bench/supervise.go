@@ -11,7 +11,7 @@ package main
 // Every supervisor throttles restarts to one a second, so each round kills a
 // service that has been up for more than a second. Rounds are interleaved
 // across the supervisors so that a busy moment of the machine does not fall
-// on one of them only.
+// on one of them only, and each round begins with a different one.
 
 import (
 	"errors"
@@ -94,7 +94,10 @@ func restartBench(ctx *Context) ([]Result, error) {
 		s.pid, s.up = pid, time.Now()
 	}
 	for round := range restartRounds {
-		for _, s := range sups {
+		// Each round starts with the next supervisor, so that none is
+		// always the first one killed after the previous round's sleep.
+		for i := range sups {
+			s := sups[(round+i)%len(sups)]
 			if wait := time.Until(s.up.Add(1100 * time.Millisecond)); wait > 0 {
 				time.Sleep(wait)
 			}
