@@ -108,9 +108,10 @@ func TestLoaderCompressed(t *testing.T) {
 	}
 }
 
-// Coldplug on a fake /sys/devices: a virtio PCI function asks for
-// virtio_pci, whose loading makes a virtio network device appear, which asks
-// for virtio_net in the next round; an unknown device is ignored.
+// Coldplug on a fake /sys: a virtio PCI function asks for virtio_pci, whose
+// loading makes the virtio bus and a network device on it appear, which asks
+// for virtio_net in the next round; an unknown device is ignored, and a
+// device is read once.
 func TestColdplug(t *testing.T) {
 	ix := debian(t)
 	sys := t.TempDir()
@@ -121,17 +122,28 @@ func TestColdplug(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// device makes DIR under devices/ with a modalias, and its link in
+	// bus/BUS/devices/NAME, as the kernel does.
+	device := func(bus, name, dir, alias string) {
+		write("devices/"+dir+"/modalias", alias+"\n")
+		link := filepath.Join(sys, "bus", bus, "devices", name)
+		os.MkdirAll(filepath.Dir(link), 0o755)
+		if err := os.Symlink(filepath.Join(sys, "devices", dir), link); err != nil {
+			t.Fatal(err)
+		}
+	}
 	pci := "pci0000:00/0000:00:03.0"
-	write(pci+"/modalias", "pci:v00001AF4d00001000sv00001AF4sd00000001bc02sc00i00\n")
-	write("platform/serial8250/modalias", "platform:serial8250\n")
-	write("system/cpu/modalias", "cpu:type:x86,ven0000fam0006mod0086:feature:,0000\n")
+	device("pci", "0000:00:03.0", pci, "pci:v00001AF4d00001000sv00001AF4sd00000001bc02sc00i00")
+	device("platform", "serial8250", "platform/serial8250", "platform:serial8250")
+	device("cpu", "cpu0", "system/cpu/cpu0", "cpu:type:x86,ven0000fam0006mod0086:feature:,0000")
+	os.MkdirAll(filepath.Join(sys, "bus", "nodevices"), 0o755) // a bus without devices/ is skipped
 	k := &fakeKernel{onLoad: func(n string) {
 		if n == "virtio_pci" {
-			write(pci+"/virtio0/modalias", "virtio:d00000001v00001AF4\n")
+			device("virtio", "virtio0", pci+"/virtio0", "virtio:d00000001v00001AF4")
 		}
 	}}
 	l := &Loader{Index: ix, Finit: k.finit, SysModule: t.TempDir()}
-	loaded, err := l.Coldplug(sys, 5)
+	loaded, err := l.Coldplug(filepath.Join(sys, "bus"), 5)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,5 +155,41 @@ func TestColdplug(t *testing.T) {
 	}
 	if _, err := l.Coldplug(filepath.Join(sys, "missing"), 5); err == nil {
 		t.Error("a missing sysfs gave no error")
+	}
+}
+
+// busModaliases reads each device once: a second call finds only the
+// devices added since.
+func TestBusModaliasesOnce(t *testing.T) {
+	sys := t.TempDir()
+	add := func(bus, name, alias string) {
+		dir := filepath.Join(sys, bus, "devices", name)
+		os.MkdirAll(dir, 0o755)
+		if err := os.WriteFile(filepath.Join(dir, "modalias"), []byte(alias+"\n"), 0o444); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add("pci", "a", "pci:one")
+	add("pci", "b", "pci:one") // the same alias twice is returned once
+	add("acpi", "c", "acpi:two")
+	os.MkdirAll(filepath.Join(sys, "virtio", "devices", "nomodalias"), 0o755)
+	seen := map[string]bool{}
+	got, err := busModaliases(sys, seen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"acpi:two", "pci:one"}; !slices.Equal(got, want) {
+		t.Errorf("first read %q, want %q", got, want)
+	}
+	add("virtio", "d", "virtio:three")
+	if err := os.WriteFile(filepath.Join(sys, "virtio", "devices", "nomodalias", "modalias"), []byte("virtio:four\n"), 0o444); err != nil {
+		t.Fatal(err)
+	}
+	got, err = busModaliases(sys, seen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"virtio:three", "virtio:four"}; !slices.Equal(got, want) {
+		t.Errorf("second read %q, want %q", got, want)
 	}
 }

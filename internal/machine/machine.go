@@ -35,7 +35,7 @@ import (
 const (
 	Fstab        = "/etc/fstab"
 	HostnameFile = "/etc/hostname"
-	SysDevices   = "/sys/devices"
+	SysBus       = "/sys/bus"
 	Console      = "/dev/console"
 	Shell        = "/bin/sh"
 )
@@ -180,7 +180,7 @@ func (m *machine) modules() error {
 	l := &kmod.Loader{Index: ix}
 	errs := []error{lerr, l.LoadAll(mods)}
 	if m.cl.Coldplug {
-		loaded, err := l.Coldplug(SysDevices, 5)
+		loaded, err := l.Coldplug(SysBus, 5)
 		if len(loaded) > 0 {
 			m.logf("ichi: coldplug: %s", strings.Join(loaded, " "))
 		}
