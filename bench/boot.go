@@ -130,7 +130,7 @@ func bootImages(ctx *Context) (kernel string, images []bootImage, err error) {
 		if err != nil {
 			return "", nil, fmt.Errorf("%s image: %w", images[i].name, err)
 		}
-		images[i].initrd = filepath.Join(ctx.Work, fmt.Sprintf("initrd-%d.cpio.gz", i))
+		images[i].initrd = filepath.Join(ctx.Work, fmt.Sprintf("initrd-%d.cpio.lz4", i))
 		if err := im.WriteFile(images[i].initrd); err != nil {
 			return "", nil, err
 		}

@@ -1,13 +1,14 @@
-// Package initramfs builds bootable initramfs images for ichi: a gzip
-// compressed "newc" cpio archive holding the static ichi binary as /init
+// Package initramfs builds bootable initramfs images for ichi: an LZ4
+// compressed "newc" cpio archive (the legacy LZ4 frames the kernel reads, as
+// lz4 -l writes them) holding the static ichi binary as /init
 // with its tool links, busybox with its applet links, programs with the
 // shared libraries they need, a subset of the kernel's modules with their
 // dependency files regenerated, service directories and any other files.
 //
 // The image is deterministic: the same Spec and the same input files give
 // the same bytes (entries sorted by path, fixed mtimes, owners and inode
-// numbers, gzip without a name or a time stamp), so images can be cached and
-// compared.
+// numbers, and a compressor without time stamps), so images can be cached
+// and compared.
 //
 // It is not a general root file system builder: there is no package
 // manager, no users but root and nobody, and programs that load libraries

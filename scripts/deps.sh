@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 packages="qemu-system-x86 daemontools runit s6 tini dumb-init busybox-static
 ucspi-tcp crun iproute2 dnsmasq-base e2fsprogs hyperfine kmod
-libgnutls-dane0 libidn12 netcat-openbsd"
+libgnutls-dane0 libidn12 lz4 netcat-openbsd"
 
 missing=""
 for p in $packages; do

@@ -181,7 +181,7 @@ func boot(opts Options, dir string) (*VM, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vmtest %s: %w", opts.Name, err)
 	}
-	initrd := filepath.Join(dir, "initramfs.cpio.gz")
+	initrd := filepath.Join(dir, "initramfs.cpio.lz4")
 	if err := im.WriteFile(initrd); err != nil {
 		return nil, fmt.Errorf("vmtest %s: %w", opts.Name, err)
 	}

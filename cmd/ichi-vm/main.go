@@ -332,7 +332,7 @@ func (c *config) execute(buildOnly bool, stdin io.Reader, stdout, stderr io.Writ
 			return 111, err
 		}
 		defer os.RemoveAll(dir)
-		out = filepath.Join(dir, "initramfs.cpio.gz")
+		out = filepath.Join(dir, "initramfs.cpio.lz4")
 	}
 	if err := im.WriteFile(out); err != nil {
 		return 111, err

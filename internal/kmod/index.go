@@ -5,12 +5,15 @@
 // that a machine's network card or disk works without being named.
 //
 // It reads depmod's text files in /lib/modules/$(uname -r): modules.dep,
-// modules.alias and modules.builtin. It does not read /etc/modprobe.d
-// (options, blacklists, install commands) nor modules.softdep.
+// modules.alias, modules.builtin and modules.softdep (the pre: and post:
+// modules a module wants beside its symbol dependencies: ext4 wants a
+// crc32c). It does not read /etc/modprobe.d (options, blacklists, install
+// commands).
 package kmod
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -30,6 +33,9 @@ type Index struct {
 	Aliases []Alias
 	// Builtin holds the names of the modules built into the kernel.
 	Builtin map[string]bool
+	// Softdeps maps a module's name to the modules it wants loaded before
+	// and after it (modules.softdep).
+	Softdeps map[string]Softdep
 
 	byBus map[string][]int // aliases by the text before ':' when it is literal
 	other []int            // aliases whose bus part has a wildcard or no ':'
@@ -40,6 +46,16 @@ type Module struct {
 	Path string   // relative to the module directory
 	Deps []string // files this module needs, as depmod listed them
 }
+
+// Softdep is a module's soft dependencies: module names or aliases to load
+// before it (Pre) and after it (Post), each optional.
+type Softdep struct {
+	Pre, Post []string
+}
+
+// ErrNotFound is the error Resolve wraps for a name that no module, alias
+// or built-in module answers to.
+var ErrNotFound = errors.New("not found")
 
 // Alias is one line of modules.alias: a glob pattern and the module it names.
 type Alias struct {
@@ -69,8 +85,8 @@ func DefaultDir() (string, error) {
 	return filepath.Join("/lib/modules", strings.TrimSpace(string(b))), nil
 }
 
-// Load reads modules.dep, modules.alias and (when present)
-// modules.builtin from dir.
+// Load reads modules.dep, and when present modules.alias, modules.builtin
+// and modules.softdep, from dir.
 func Load(dir string) (*Index, error) {
 	ix := &Index{Dir: dir}
 	f, err := os.Open(filepath.Join(dir, "modules.dep"))
@@ -101,8 +117,51 @@ func Load(dir string) (*Index, error) {
 	} else if !os.IsNotExist(err) {
 		return nil, fmt.Errorf("kmod: %w", err)
 	}
+	if f, err = os.Open(filepath.Join(dir, "modules.softdep")); err == nil {
+		ix.Softdeps, err = ParseSoftdep(f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("kmod: %s: %w", f.Name(), err)
+		}
+	} else if !os.IsNotExist(err) {
+		return nil, fmt.Errorf("kmod: %w", err)
+	}
 	ix.indexAliases()
 	return ix, nil
+}
+
+// ParseSoftdep reads modules.softdep: lines "softdep MODULE pre: NAME...
+// post: NAME...", either part optional; a module on several lines gets
+// them all.
+func ParseSoftdep(r io.Reader) (map[string]Softdep, error) {
+	out := map[string]Softdep{}
+	err := lines(r, func(n int, line string) error {
+		f := strings.Fields(line)
+		if len(f) < 2 || f[0] != "softdep" {
+			return fmt.Errorf("line %d: want \"softdep MODULE pre: ... post: ...\", got %q", n, line)
+		}
+		name := Normalize(f[1])
+		sd := out[name]
+		var list *[]string
+		for _, w := range f[2:] {
+			switch w {
+			case "pre:":
+				list = &sd.Pre
+			case "post:":
+				list = &sd.Post
+			default:
+				// A word before pre: or post: is ignored, as modprobe
+				// does: Debian's cifs has lines such as "softdep cifs
+				// gcm" (its MODULE_SOFTDEP lacks the "pre:").
+				if list != nil {
+					*list = append(*list, w)
+				}
+			}
+		}
+		out[name] = sd
+		return nil
+	})
+	return out, err
 }
 
 // ParseDep reads modules.dep: lines "path: dep dep ...". Errors name the
@@ -247,7 +306,7 @@ func (ix *Index) Resolve(name string) ([]string, error) {
 			}
 		}
 		if _, ok := ix.Deps[n]; !ok {
-			return nil, fmt.Errorf("kmod: module %s not found in %s", name, filepath.Join(ix.Dir, "modules.dep"))
+			return nil, fmt.Errorf("kmod: module %s %w in %s", name, ErrNotFound, filepath.Join(ix.Dir, "modules.dep"))
 		}
 	}
 	var order []string

@@ -28,6 +28,7 @@ type Loader struct {
 
 	mu     sync.Mutex
 	loaded map[string]bool
+	soft   map[string]bool // soft dependencies taken up, each once
 }
 
 // Loaded returns the names of the modules this loader loaded or found
@@ -42,7 +43,9 @@ func (l *Loader) Loaded() []string {
 	return out
 }
 
-// Load loads the module or alias name and what it depends on. A module
+// Load loads the module or alias name and what it depends on, each module
+// after its soft dependencies' pre: modules and before their post: ones (as
+// modprobe does; a soft dependency that fails to load is skipped). A module
 // already in the kernel (built in, loaded before, EEXIST) is success.
 func (l *Loader) Load(name string) error {
 	files, err := l.Index.Resolve(name)
@@ -50,11 +53,52 @@ func (l *Loader) Load(name string) error {
 		return err
 	}
 	for _, f := range files {
+		sd := l.Index.Softdeps[Name(f)]
+		l.loadSoft(sd.Pre)
 		if err := l.loadFile(f); err != nil {
 			return fmt.Errorf("kmod: %s: %w", name, err)
 		}
+		l.loadSoft(sd.Post)
 	}
 	return nil
+}
+
+// loadSoft loads every module that each name (a module or an alias such
+// as crypto-crc32c) answers to, as modprobe does for a soft dependency:
+// several may (crc32c_intel and crc32c_generic), and one that fails (the
+// first on a processor without SSE4.2) is no error.
+func (l *Loader) loadSoft(names []string) {
+	for _, n := range names {
+		mods := l.Index.Lookup(n)
+		if _, ok := l.Index.Deps[Normalize(n)]; ok || len(mods) == 0 {
+			mods = append([]string{Normalize(n)}, mods...)
+		}
+		for _, m := range mods {
+			l.mu.Lock()
+			busy := l.soft[m]
+			if l.soft == nil {
+				l.soft = map[string]bool{}
+			}
+			l.soft[m] = true
+			l.mu.Unlock()
+			if !busy { // a soft dependency cycle ends here
+				l.Load(m)
+			}
+		}
+	}
+}
+
+// LoadFilesystem loads the module of the file system type fstype, as the
+// kernel would ask modprobe for "fs-TYPE" when it is first mounted, which
+// in a small image costs the start of a helper process or two (ext4's
+// crc32c is a second one). A type no module provides (built in, or
+// unknown) is no error: the mount says what is wrong.
+func (l *Loader) LoadFilesystem(fstype string) error {
+	err := l.Load("fs-" + fstype)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	return err
 }
 
 // LoadAll loads each name and returns every failure joined; one module

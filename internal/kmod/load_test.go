@@ -193,3 +193,55 @@ func TestBusModaliasesOnce(t *testing.T) {
 		t.Errorf("second read %q, want %q", got, want)
 	}
 }
+
+// Loading ext4 for a mount takes its soft dependency first (crypto-crc32c:
+// every crc32c module; the one the processor cannot run fails and is
+// skipped), then its symbol dependencies and ext4; a file system without a
+// module is no error, and each soft dependency is tried once.
+func TestLoadFilesystemWithSoftdeps(t *testing.T) {
+	ix := debian(t)
+	if !slices.Contains(ix.Softdeps["ext4"].Pre, "crypto-crc32c") {
+		t.Fatalf("Debian's modules.softdep has no \"softdep ext4 pre: crypto-crc32c\": %+v", ix.Softdeps["ext4"])
+	}
+	k := &fakeKernel{fail: map[string]error{"crc32c_intel": unix.ENODEV}}
+	l := &Loader{Index: ix, Finit: k.finit, SysModule: t.TempDir()}
+	if err := l.LoadFilesystem("ext4"); err != nil {
+		t.Fatal(err)
+	}
+	gen, ext4 := slices.Index(k.loads, "crc32c_generic"), slices.Index(k.loads, "ext4")
+	if gen < 0 || ext4 < 0 || gen > ext4 || !slices.Contains(k.loads, "jbd2") {
+		t.Errorf("kernel saw %v, want crc32c_generic before ext4, and jbd2", k.loads)
+	}
+	if _, tried := k.flags["crc32c_intel"]; !tried {
+		t.Errorf("crc32c_intel was not tried: %v", k.loads)
+	}
+	n := len(k.flags)
+	for _, fs := range []string{"tmpfs", "proc", "nosuchfs"} {
+		if err := l.LoadFilesystem(fs); err != nil {
+			t.Errorf("LoadFilesystem(%s) = %v, want nil", fs, err)
+		}
+	}
+	if err := l.LoadFilesystem("ext4"); err != nil || len(k.flags) != n {
+		t.Errorf("a second ext4 gave %v and tried %d more modules", err, len(k.flags)-n)
+	}
+}
+
+func TestParseSoftdep(t *testing.T) {
+	got, err := ParseSoftdep(strings.NewReader("# comment\nsoftdep ext4 pre: crypto-crc32c\nsoftdep a-b pre: x y post: z\nsoftdep a_b post: w\nsoftdep cifs gcm\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]Softdep{
+		"ext4": {Pre: []string{"crypto-crc32c"}},
+		"a_b":  {Pre: []string{"x", "y"}, Post: []string{"z", "w"}},
+		"cifs": {}, // Debian's lines without pre: name nothing
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+	for _, bad := range []string{"softdep\n", "alias a b\n"} {
+		if _, err := ParseSoftdep(strings.NewReader(bad)); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}

@@ -47,6 +47,7 @@ type machine struct {
 	out     io.Writer
 	reaper  *reaper.Reaper
 	cl      *cmdline.Cmdline
+	kmod    *kmod.Loader // nil when the image has no modules
 	dhcp    *netconf.DHCPClient
 	start   StartSupervisor
 	sup     Supervisor
@@ -115,7 +116,17 @@ func (m *machine) step(name string, fn func() error) {
 	t := time.Now()
 	err := fn()
 	m.warn(name, err)
-	m.debugf("ichi: %s (%v)", name, time.Since(t).Round(time.Microsecond))
+	m.debugf("ichi: %s (%v, done %s after the kernel started)", name, time.Since(t).Round(time.Microsecond), sinceBoot())
+}
+
+// sinceBoot is the time since the kernel started (CLOCK_BOOTTIME), for the
+// debug log's boot timeline; empty when the clock cannot be read.
+func sinceBoot() string {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
+		return "?"
+	}
+	return time.Duration(ts.Nano()).Round(time.Millisecond).String()
 }
 
 func (m *machine) boot() {
@@ -133,6 +144,7 @@ func (m *machine) boot() {
 	})
 	m.step("kernel modules", m.modules)
 	m.step("fstab", func() error {
+		m.loadFilesystems(Fstab)
 		mounted, err := mount.MountFstab(Fstab)
 		if len(mounted) > 0 {
 			m.logf("ichi: mounted %s", strings.Join(mounted, " "))
@@ -178,6 +190,7 @@ func (m *machine) modules() error {
 		return err
 	}
 	l := &kmod.Loader{Index: ix}
+	m.kmod = l
 	errs := []error{lerr, l.LoadAll(mods)}
 	if m.cl.Coldplug {
 		loaded, err := l.Coldplug(SysBus, 5)
@@ -187,6 +200,30 @@ func (m *machine) modules() error {
 		errs = append(errs, err)
 	}
 	return joinErrs(errs)
+}
+
+// loadFilesystems loads the modules of the file system types the fstab at
+// path mounts, with their soft dependencies, before they are mounted: left
+// to the kernel, each would cost a modprobe helper process. Problems are
+// for MountFstab to report; a module that fails to load is logged.
+func (m *machine) loadFilesystems(path string) {
+	if m.kmod == nil {
+		return
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return
+	}
+	entries, _ := mount.ParseFstab(f)
+	f.Close()
+	for _, e := range entries {
+		if e.Options.NoAuto || e.VfsType == "swap" {
+			continue
+		}
+		if err := m.kmod.LoadFilesystem(e.VfsType); err != nil {
+			m.logf("ichi: %s: %v", e, err)
+		}
+	}
 }
 
 func (m *machine) network(ip netconf.IPParam) error {
