@@ -2,6 +2,7 @@ package kmod
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,8 +10,8 @@ import (
 
 // Coldplug loads the modules the devices present ask for, as udev's
 // coldplug does at boot: it reads the modalias of every device of every bus
-// under sysBus (/sys/bus/BUS/devices/DEVICE/modalias), looks each alias up
-// and loads what matches. Loading a driver can make new devices appear, even
+// under sysBus (see DeviceModalias), looks each alias up and loads what
+// matches. Loading a driver can make new devices appear, even
 // new buses (virtio_pci makes the virtio bus and its network device, which
 // wants virtio_net), so it looks again until a round loads nothing new, at
 // most rounds times; a later round reads only the devices it has not seen.
@@ -56,8 +57,8 @@ func (l *Loader) Coldplug(sysBus string, rounds int) ([]string, error) {
 
 // busModaliases returns the distinct modaliases of the devices under
 // sysBus/*/devices that are not in seen, in bus and device order, and adds
-// those devices to seen. A device without a modalias file, or that refuses
-// to be read, is skipped (and not marked seen).
+// those devices to seen. A device that cannot be read is skipped, and not
+// marked seen.
 func busModaliases(sysBus string, seen map[string]bool) ([]string, error) {
 	buses, err := os.ReadDir(sysBus)
 	if err != nil {
@@ -76,16 +77,50 @@ func busModaliases(sysBus string, seen map[string]bool) ([]string, error) {
 			if seen[p] {
 				continue
 			}
-			b, err := os.ReadFile(filepath.Join(p, "modalias"))
+			// Only a processor has its modalias in its uevent
+			// file alone; reading another device's uevent makes the
+			// kernel build its whole event (a millisecond in a TCG
+			// guest) for nothing.
+			a, err := deviceModalias(p, bus.Name() == "cpu")
 			if err != nil {
 				continue // read again next round: a few rounds at most
 			}
 			seen[p] = true
-			if a := strings.TrimSpace(string(b)); a != "" && !distinct[a] {
+			if a != "" && !distinct[a] {
 				distinct[a] = true
 				out = append(out, a)
 			}
 		}
 	}
 	return out, nil
+}
+
+// DeviceModalias returns the modalias of the device directory dir: its
+// modalias file, or for a device without one (a processor: /sys/bus/cpu/
+// devices/cpu0) the MODALIAS line of its uevent file; "" when it has
+// neither.
+func DeviceModalias(dir string) (string, error) { return deviceModalias(dir, true) }
+
+// deviceModalias reads dir/modalias, and dir/uevent when there is none and
+// uevent is set.
+func deviceModalias(dir string, uevent bool) (string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "modalias"))
+	if err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", err
+	}
+	if !uevent {
+		return "", nil
+	}
+	if b, err = os.ReadFile(filepath.Join(dir, "uevent")); err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if a, ok := strings.CutPrefix(line, "MODALIAS="); ok {
+			return strings.TrimSpace(a), nil
+		}
+	}
+	return "", nil
 }

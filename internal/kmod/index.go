@@ -1,8 +1,8 @@
 // Package kmod loads Linux kernel modules the way modprobe does, without
 // modprobe: the module's dependencies from modules.dep first, each with
-// finit_module(2); and coldplug, which reads the modalias of every device in
-// /sys/devices and loads the modules whose aliases in modules.alias match, so
-// that a machine's network card or disk works without being named.
+// finit_module(2); and coldplug, which reads the MODALIAS of every device on
+// every bus in /sys/bus and loads the modules whose aliases in modules.alias
+// match, so that a machine's network card or disk works without being named.
 //
 // It reads depmod's text files in /lib/modules/$(uname -r): modules.dep,
 // modules.alias, modules.builtin and modules.softdep (the pre: and post:
@@ -283,6 +283,23 @@ func (ix *Index) Lookup(modalias string) []string {
 		}
 	}
 	return out
+}
+
+// RunsOn reports whether module can run on the processor whose modalias
+// is cpu: true unless the module is bound to processor features (it has
+// aliases "cpu:...") and none of them matches.
+func (ix *Index) RunsOn(module, cpu string) bool {
+	bound := false
+	for _, a := range ix.Aliases {
+		if a.Module != module || !strings.HasPrefix(a.Pattern, "cpu:") {
+			continue
+		}
+		if Match(a.Pattern, cpu) {
+			return true
+		}
+		bound = true
+	}
+	return !bound
 }
 
 // Resolve returns the files to load for the module or alias name, in an

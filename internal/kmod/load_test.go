@@ -125,7 +125,11 @@ func TestColdplug(t *testing.T) {
 	// device makes DIR under devices/ with a modalias, and its link in
 	// bus/BUS/devices/NAME, as the kernel does.
 	device := func(bus, name, dir, alias string) {
-		write("devices/"+dir+"/modalias", alias+"\n")
+		if bus == "cpu" { // the processor's is in its uevent file only
+			write("devices/"+dir+"/uevent", "DRIVER=processor\nMODALIAS="+alias+"\n")
+		} else {
+			write("devices/"+dir+"/modalias", alias+"\n")
+		}
 		link := filepath.Join(sys, "bus", bus, "devices", name)
 		os.MkdirAll(filepath.Dir(link), 0o755)
 		if err := os.Symlink(filepath.Join(sys, "devices", dir), link); err != nil {
@@ -158,13 +162,18 @@ func TestColdplug(t *testing.T) {
 	}
 }
 
-// busModaliases reads each device once: a second call finds only the
-// devices added since.
+// busModaliases reads each device once, from its modalias file or else its
+// uevent file: a second call finds only the devices added since.
 func TestBusModaliasesOnce(t *testing.T) {
 	sys := t.TempDir()
+	// add makes a device with a modalias file, or with none when alias
+	// is empty.
 	add := func(bus, name, alias string) {
 		dir := filepath.Join(sys, bus, "devices", name)
 		os.MkdirAll(dir, 0o755)
+		if alias == "" {
+			return
+		}
 		if err := os.WriteFile(filepath.Join(dir, "modalias"), []byte(alias+"\n"), 0o444); err != nil {
 			t.Fatal(err)
 		}
@@ -172,15 +181,20 @@ func TestBusModaliasesOnce(t *testing.T) {
 	add("pci", "a", "pci:one")
 	add("pci", "b", "pci:one") // the same alias twice is returned once
 	add("acpi", "c", "acpi:two")
-	os.MkdirAll(filepath.Join(sys, "virtio", "devices", "nomodalias"), 0o755)
+	add("virtio", "nomodalias", "")
+	os.WriteFile(filepath.Join(sys, "virtio", "devices", "nomodalias", "uevent"), []byte("MODALIAS=virtio:zero\n"), 0o444) // not read: only a processor's is
+	add("cpu", "cpu0", "")
+	os.WriteFile(filepath.Join(sys, "cpu", "devices", "cpu0", "uevent"), []byte("DRIVER=processor\nMODALIAS=cpu:type:x86\n"), 0o444)
 	seen := map[string]bool{}
 	got, err := busModaliases(sys, seen)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"acpi:two", "pci:one"}; !slices.Equal(got, want) {
+	if want := []string{"acpi:two", "cpu:type:x86", "pci:one"}; !slices.Equal(got, want) {
 		t.Errorf("first read %q, want %q", got, want)
 	}
+	// A device read once is not read again, even one that had no
+	// modalias (nomodalias gains one below).
 	add("virtio", "d", "virtio:three")
 	if err := os.WriteFile(filepath.Join(sys, "virtio", "devices", "nomodalias", "modalias"), []byte("virtio:four\n"), 0o444); err != nil {
 		t.Fatal(err)
@@ -189,7 +203,7 @@ func TestBusModaliasesOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"virtio:three", "virtio:four"}; !slices.Equal(got, want) {
+	if want := []string{"virtio:three"}; !slices.Equal(got, want) {
 		t.Errorf("second read %q, want %q", got, want)
 	}
 }
@@ -214,6 +228,27 @@ func TestLoadFilesystemWithSoftdeps(t *testing.T) {
 	}
 	if _, tried := k.flags["crc32c_intel"]; !tried {
 		t.Errorf("crc32c_intel was not tried: %v", k.loads)
+	}
+	// With the processor known, crc32c_intel is tried only where it
+	// runs (it needs feature 0094, SSE4.2).
+	for _, tc := range []struct {
+		cpu   string
+		tried bool
+	}{
+		{"cpu:type:x86,ven0002fam000Fmod006B:feature:,0000,0002,0080,008D,009F", false},
+		{"cpu:type:x86,ven0000fam0006mod003F:feature:,0000,0080,0094,009F", true},
+	} {
+		k := &fakeKernel{}
+		l := &Loader{Index: ix, Finit: k.finit, SysModule: t.TempDir(), CPU: tc.cpu}
+		if err := l.LoadFilesystem("ext4"); err != nil {
+			t.Fatal(err)
+		}
+		if _, tried := k.flags["crc32c_intel"]; tried != tc.tried || !slices.Contains(k.loads, "crc32c_generic") {
+			t.Errorf("CPU %s: kernel saw %v, want crc32c_intel tried: %v, and crc32c_generic", tc.cpu, k.loads, tc.tried)
+		}
+	}
+	if !ix.RunsOn("ext4", "cpu:type:x86,ven0000fam0006mod003F:feature:,0000") {
+		t.Error("ext4, bound to no processor feature, does not run on a processor")
 	}
 	n := len(k.flags)
 	for _, fs := range []string{"tmpfs", "proc", "nosuchfs"} {

@@ -36,6 +36,7 @@ const (
 	Fstab        = "/etc/fstab"
 	HostnameFile = "/etc/hostname"
 	SysBus       = "/sys/bus"
+	SysCPU       = "/sys/bus/cpu/devices/cpu0"
 	Console      = "/dev/console"
 	Shell        = "/bin/sh"
 )
@@ -119,6 +120,14 @@ func (m *machine) step(name string, fn func() error) {
 	m.debugf("ichi: %s (%v, done %s after the kernel started)", name, time.Since(t).Round(time.Microsecond), sinceBoot())
 }
 
+// errOrOK is err, or "ok" when it is nil, for the debug log.
+func errOrOK(err error) any {
+	if err == nil {
+		return "ok"
+	}
+	return err
+}
+
 // sinceBoot is the time since the kernel started (CLOCK_BOOTTIME), for the
 // debug log's boot timeline; empty when the clock cannot be read.
 func sinceBoot() string {
@@ -190,6 +199,12 @@ func (m *machine) modules() error {
 		return err
 	}
 	l := &kmod.Loader{Index: ix}
+	l.CPU, _ = kmod.DeviceModalias(SysCPU)
+	if m.cl.Debug {
+		l.Trace = func(name string, took time.Duration, err error) {
+			m.logf("ichi: module %s (%v): %v", name, took.Round(time.Microsecond), errOrOK(err))
+		}
+	}
 	m.kmod = l
 	errs := []error{lerr, l.LoadAll(mods)}
 	if m.cl.Coldplug {
