@@ -1,7 +1,8 @@
 // Package machine is ichi as PID 1 of a machine: it boots (early mounts,
 // console, kernel command line, kernel modules and coldplug, /etc/fstab,
-// host name, network), supervises the service directory, waits for a signal
-// asking for the end, and shuts down in the order that loses nothing.
+// host name, network, whose DHCP exchange runs during the fstab's mounts),
+// supervises the service directory, waits for a signal asking for the end,
+// and shuts down in the order that loses nothing.
 //
 // PID 1 must never exit and never panic (the kernel would panic): every
 // step's failure is printed and the boot goes on; a panic in the boot is
@@ -15,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -63,7 +65,7 @@ type machine struct {
 func NewMain(start StartSupervisor) func(args []string, signals <-chan os.Signal) int {
 	return func(args []string, signals <-chan os.Signal) int {
 		m := &machine{signals: signals, out: os.Stdout, start: start}
-		m.logf("ichi: booting as PID %d", os.Getpid())
+		m.logf("ichi: booting as PID %d, %s after the kernel started", os.Getpid(), sinceBoot())
 		if !m.guard("boot", m.boot) {
 			m.emergency()
 		}
@@ -152,17 +154,24 @@ func (m *machine) boot() {
 		return err
 	})
 	m.step("kernel modules", m.modules)
+	var ip netconf.IPParam
+	m.step("ip=", func() (err error) {
+		ip, err = netconf.ParseIP(m.cl.IP)
+		return err
+	})
+	fstab := readFstab(Fstab)
+	// The DHCP exchange runs while the file systems are loaded and
+	// mounted (its waits for the server fill theirs for the disk), unless
+	// a mount could hide the resolv.conf the lease writes.
+	if ip.Method == netconf.DHCP && !covers(fstab, netconf.ResolvConf) {
+		m.step("dhcp start", func() error { return m.startDHCP(ip) })
+	}
 	m.step("fstab", func() error {
-		m.loadFilesystems(Fstab)
+		m.loadFilesystems(fstab)
 		mounted, err := mount.MountFstab(Fstab)
 		if len(mounted) > 0 {
 			m.logf("ichi: mounted %s", strings.Join(mounted, " "))
 		}
-		return err
-	})
-	var ip netconf.IPParam
-	m.step("ip=", func() (err error) {
-		ip, err = netconf.ParseIP(m.cl.IP)
 		return err
 	})
 	m.step("hostname", func() error { return setHostname(m.cl.Hostname, ip.Hostname, HostnameFile, m.logf) })
@@ -217,31 +226,71 @@ func (m *machine) modules() error {
 	return joinErrs(errs)
 }
 
-// loadFilesystems loads the modules of the file system types the fstab at
-// path mounts, with their soft dependencies, before they are mounted: left
-// to the kernel, each would cost a modprobe helper process. Problems are
-// for MountFstab to report; a module that fails to load is logged.
-func (m *machine) loadFilesystems(path string) {
+// readFstab returns the entries of the fstab at path that are mounted at
+// boot (not noauto, not swap); problems are for MountFstab to report.
+func readFstab(path string) []mount.Entry {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	entries, _ := mount.ParseFstab(f)
+	var out []mount.Entry
+	for _, e := range entries {
+		if !e.Options.NoAuto && e.VfsType != "swap" {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// covers reports whether one of the entries mounts on file or a directory
+// above it.
+func covers(entries []mount.Entry, file string) bool {
+	for _, e := range entries {
+		dir := filepath.Clean(e.File)
+		if dir == "/" || file == dir || strings.HasPrefix(file, dir+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// loadFilesystems loads the modules of the entries' file system types,
+// with their soft dependencies, before they are mounted: left to the
+// kernel, each would cost a modprobe helper process. A module that fails
+// to load is logged; the mount then says what is wrong.
+func (m *machine) loadFilesystems(entries []mount.Entry) {
 	if m.kmod == nil {
 		return
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return
-	}
-	entries, _ := mount.ParseFstab(f)
-	f.Close()
 	for _, e := range entries {
-		if e.Options.NoAuto || e.VfsType == "swap" {
-			continue
-		}
 		if err := m.kmod.LoadFilesystem(e.VfsType); err != nil {
 			m.logf("ichi: %s: %v", e, err)
 		}
 	}
 }
 
+// startDHCP brings the loopback up and starts the DHCP client of ip= (a
+// DHCP method); network waits for its first lease.
+func (m *machine) startDHCP(ip netconf.IPParam) error {
+	if err := netconf.LoopbackUp(); err != nil {
+		return err
+	}
+	m.dhcp = netconf.StartDHCP(netconf.DHCPOptions{
+		Device: ip.Device, LinkWait: 5 * time.Second, Hostname: ip.Hostname,
+		Logf: func(f string, a ...any) { m.logf("ichi: "+f, a...) },
+	})
+	return nil
+}
+
+// network configures the network of ip= (its DHCP client may have been
+// started before fstab) and waits for a first DHCP lease, up to the
+// kernel command line's timeout.
 func (m *machine) network(ip netconf.IPParam) error {
+	if m.dhcp != nil { // started before fstab, loopback and all
+		return m.waitDHCP()
+	}
 	if err := netconf.LoopbackUp(); err != nil {
 		return err
 	}
@@ -253,15 +302,21 @@ func (m *machine) network(ip netconf.IPParam) error {
 		}
 		return err
 	case netconf.DHCP:
-		m.dhcp = netconf.StartDHCP(netconf.DHCPOptions{
-			Device: ip.Device, LinkWait: 5 * time.Second, Hostname: ip.Hostname,
-			Logf: func(f string, a ...any) { m.logf("ichi: "+f, a...) },
-		})
-		ctx, cancel := context.WithTimeout(context.Background(), m.cl.DHCPTimeout)
-		defer cancel()
-		if _, err := m.dhcp.WaitBound(ctx); err != nil {
-			return fmt.Errorf("%w (boot goes on; the client keeps trying)", err)
+		if err := m.startDHCP(ip); err != nil {
+			return err
 		}
+		return m.waitDHCP()
+	}
+	return nil
+}
+
+// waitDHCP waits for the DHCP client's first lease, up to the kernel
+// command line's timeout.
+func (m *machine) waitDHCP() error {
+	ctx, cancel := context.WithTimeout(context.Background(), m.cl.DHCPTimeout)
+	defer cancel()
+	if _, err := m.dhcp.WaitBound(ctx); err != nil {
+		return fmt.Errorf("%w (boot goes on; the client keeps trying)", err)
 	}
 	return nil
 }
