@@ -36,10 +36,18 @@ var EarlyMounts = []Mount{
 // mounted. It returns the targets it mounted.
 func MountEarly(root string, mounts []Mount) (mounted []string, err error) {
 	var errs []error
+	// The table is read once, as soon as /proc is there: what is mounted
+	// after that is mounted here, and each target comes once.
+	var infos []Info
+	known := false
 	for _, m := range mounts {
 		target := filepath.Join(root, m.Target)
-		infos, ierr := ReadMountinfo(filepath.Join(root, "/proc/self/mountinfo"))
-		if ierr == nil && IsMountPoint(infos, target) {
+		if !known {
+			var ierr error
+			infos, ierr = ReadMountinfo(filepath.Join(root, "/proc/self/mountinfo"))
+			known = ierr == nil
+		}
+		if known && IsMountPoint(infos, target) {
 			continue
 		}
 		if err := os.MkdirAll(target, 0o755); err != nil {
