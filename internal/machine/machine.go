@@ -116,10 +116,21 @@ func (m *machine) guard(what string, fn func()) (ok bool) {
 
 // step runs one boot step and prints how long it took in debug mode.
 func (m *machine) step(name string, fn func() error) {
-	t := time.Now()
+	t, cpu := time.Now(), userCPU()
 	err := fn()
 	m.warn(name, err)
-	m.debugf("ichi: %s (%v, done %s after the kernel started)", name, time.Since(t).Round(time.Microsecond), sinceBoot())
+	m.debugf("ichi: %s (%v, %v of init's user CPU, done %s after the kernel started)", name,
+		time.Since(t).Round(time.Microsecond), userCPU()-cpu, sinceBoot())
+}
+
+// userCPU is the processor time init has spent in user mode (every thread),
+// as the kernel counts it: in ticks, so a short step may show none.
+func userCPU() time.Duration {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano())
 }
 
 // errOrOK is err, or "ok" when it is nil, for the debug log.
