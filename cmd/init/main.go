@@ -18,9 +18,9 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/ichi-init/ichi/internal/cli"
+	"github.com/ichi-init/ichi/internal/initsig"
 )
 
 // A role is what the binary was asked to be.
@@ -35,18 +35,8 @@ const (
 	roleListTools
 )
 
-// fatalSignals are the signals that kill init when they arrive before it
-// subscribes to them: the Go runtime installs its own handlers at start-up,
-// and its default for these is to exit, even as PID 1 (the kernel protects
-// PID 1 only from signals left at their default action). They are what
-// runtimes and terminals send (stop, Ctrl-C, reload, quit), so both init
-// roles subscribe to them first thing, before anything can block. Each
-// subscription is a round trip to the runtime's signal-mask thread; the
-// other signals each role handles are its own to subscribe (see roleMain).
-var fatalSignals = []os.Signal{syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM}
-
 // roleMain is the entry point of the machine and container roles: args are
-// the arguments after argv[0]; signals is subscribed to fatalSignals, and
+// the arguments after argv[0]; signals is subscribed to initsig.Fatal, and
 // the role subscribes it to the others it handles. Each role's file sets its
 // entry in roleMains.
 type roleMain func(args []string, signals chan os.Signal) int
@@ -61,7 +51,10 @@ func main() {
 		os.Exit(t.Main(argv))
 	case roleMachine, roleContainer:
 		signals := make(chan os.Signal, 64)
-		signal.Notify(signals, fatalSignals...)
+		// First thing: until then, one of these would end init. Each
+		// subscription is a round trip to the Go runtime's signal-mask
+		// thread; the role subscribes to the other signals it handles.
+		signal.Notify(signals, initsig.Fatal...)
 		run, ok := roleMains[r]
 		if !ok {
 			fmt.Fprintln(os.Stderr, "init: fatal: this role is not part of this build")

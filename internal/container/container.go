@@ -41,34 +41,23 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ichi-init/ichi/internal/initsig"
 	"github.com/ichi-init/ichi/internal/procstat"
 	"github.com/ichi-init/ichi/internal/reaper"
 )
 
-// forwardedSignals are the signals the container init subscribes to beside
-// those its caller did: every catchable signal but SIGCHLD (the reaper's),
-// SIGURG (the Go scheduler's), SIGTTIN and SIGTTOU (ignored) and the
-// synchronous ones (SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGFPE, SIGSEGV), which
-// tini does not forward either.
-var forwardedSignals = []os.Signal{
-	syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM,
-	syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGPIPE, syscall.SIGALRM,
-	syscall.SIGSTKFLT, syscall.SIGCONT, syscall.SIGTSTP, syscall.SIGXCPU,
-	syscall.SIGXFSZ, syscall.SIGVTALRM, syscall.SIGPROF, syscall.SIGWINCH,
-	syscall.SIGIO, syscall.SIGPWR, syscall.SIGSYS,
-}
-
 // Main is the container role's entry point: args are the words after
-// argv[0], and signals is already subscribed to the signals that would kill
-// init (SIGHUP, SIGINT, SIGQUIT and SIGTERM: the caller did it first thing).
+// argv[0], and signals is already subscribed to initsig.Fatal, the signals
+// that would end init (the caller did it first thing).
 //
-// Main subscribes it to the rest of forwardedSignals from a goroutine, while
-// PROGRAM starts: each subscription is a round trip to the Go runtime's
-// signal-mask thread, about 30 µs here, and made in line they would add half
-// a millisecond to every container start. Until its subscription is made,
-// one of those signals is dropped by the runtime instead of forwarded; that
-// window is the first half millisecond of PROGRAM's life, when it has not set
-// up its own handlers either (and would die of most of these signals).
+// Main subscribes it to the rest of initsig.Catchable but SIGTTIN and
+// SIGTTOU from a goroutine, while PROGRAM starts: each subscription is a
+// round trip to the Go runtime's signal-mask thread, about 30 µs here, and
+// made in line they would add half a millisecond to every container start.
+// Until its subscription is made, one of those signals is dropped by the
+// runtime instead of forwarded; that window is the first half millisecond of
+// PROGRAM's life, when it has not set up its own handlers either (and would
+// die of most of these signals).
 func Main(args []string, signals chan os.Signal) int {
 	cfg, err := Parse(args)
 	switch {
@@ -83,7 +72,7 @@ func Main(args []string, signals chan os.Signal) int {
 	// touching it. Ignored before the subscriptions start, which must not
 	// include these two.
 	signal.Ignore(syscall.SIGTTIN, syscall.SIGTTOU)
-	go signal.Notify(signals, forwardedSignals...)
+	go signal.Notify(signals, initsig.Except(initsig.Catchable, syscall.SIGTTIN, syscall.SIGTTOU)...)
 	return Run(cfg, signals, os.Stderr)
 }
 

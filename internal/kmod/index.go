@@ -88,46 +88,51 @@ func DefaultDir() (string, error) {
 // Load reads modules.dep, and when present modules.alias, modules.builtin
 // and modules.softdep, from dir.
 func Load(dir string) (*Index, error) {
-	ix := &Index{Dir: dir}
-	f, err := os.Open(filepath.Join(dir, "modules.dep"))
+	ix := &Index{Dir: dir, Builtin: map[string]bool{}}
+	err := parseFile(dir, "modules.dep", false, func(r io.Reader) (err error) {
+		ix.Deps, err = ParseDep(r)
+		return err
+	})
+	if err == nil {
+		err = parseFile(dir, "modules.alias", true, func(r io.Reader) (err error) {
+			ix.Aliases, err = ParseAlias(r)
+			return err
+		})
+	}
+	if err == nil {
+		err = parseFile(dir, "modules.builtin", true, func(r io.Reader) (err error) {
+			ix.Builtin, err = ParseBuiltin(r)
+			return err
+		})
+	}
+	if err == nil {
+		err = parseFile(dir, "modules.softdep", true, func(r io.Reader) (err error) {
+			ix.Softdeps, err = ParseSoftdep(r)
+			return err
+		})
+	}
 	if err != nil {
-		return nil, fmt.Errorf("kmod: %w", err)
-	}
-	ix.Deps, err = ParseDep(f)
-	f.Close()
-	if err != nil {
-		return nil, fmt.Errorf("kmod: %s: %w", f.Name(), err)
-	}
-	if f, err = os.Open(filepath.Join(dir, "modules.alias")); err == nil {
-		ix.Aliases, err = ParseAlias(f)
-		f.Close()
-		if err != nil {
-			return nil, fmt.Errorf("kmod: %s: %w", f.Name(), err)
-		}
-	} else if !os.IsNotExist(err) {
-		return nil, fmt.Errorf("kmod: %w", err)
-	}
-	ix.Builtin = map[string]bool{}
-	if f, err = os.Open(filepath.Join(dir, "modules.builtin")); err == nil {
-		ix.Builtin, err = ParseBuiltin(f)
-		f.Close()
-		if err != nil {
-			return nil, fmt.Errorf("kmod: %s: %w", f.Name(), err)
-		}
-	} else if !os.IsNotExist(err) {
-		return nil, fmt.Errorf("kmod: %w", err)
-	}
-	if f, err = os.Open(filepath.Join(dir, "modules.softdep")); err == nil {
-		ix.Softdeps, err = ParseSoftdep(f)
-		f.Close()
-		if err != nil {
-			return nil, fmt.Errorf("kmod: %s: %w", f.Name(), err)
-		}
-	} else if !os.IsNotExist(err) {
-		return nil, fmt.Errorf("kmod: %w", err)
+		return nil, err
 	}
 	ix.indexAliases()
 	return ix, nil
+}
+
+// parseFile opens dir/name and hands it to parse; a missing file is no
+// error when optional. Errors name the file.
+func parseFile(dir, name string, optional bool, parse func(io.Reader) error) error {
+	f, err := os.Open(filepath.Join(dir, name))
+	if optional && os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("kmod: %w", err)
+	}
+	defer f.Close()
+	if err := parse(f); err != nil {
+		return fmt.Errorf("kmod: %s: %w", f.Name(), err)
+	}
+	return nil
 }
 
 // ParseSoftdep reads modules.softdep: lines "softdep MODULE pre: NAME...
