@@ -74,9 +74,10 @@ func measureReaping(ctx *Context) ([]Result, error) {
 	walls := map[string][]time.Duration{}
 	cpus := map[string][]time.Duration{}
 	// Interleaved rounds, so that a busy moment of the machine does not
-	// fall on one init only.
+	// fall on one init only, each round begun by another init.
 	for round := range reapRounds {
-		for _, in := range list {
+		for i := range list {
+			in := list[(round+i)%len(list)]
 			wall, cpu, err := reapOnce(in, reapOrphans)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", in.name, err)
