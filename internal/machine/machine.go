@@ -142,7 +142,7 @@ func errOrOK(err error) any {
 }
 
 // sinceBoot is the time since the kernel started (CLOCK_BOOTTIME), for the
-// debug log's boot timeline; empty when the clock cannot be read.
+// debug log's boot timeline; "?" when the clock cannot be read.
 func sinceBoot() string {
 	var ts unix.Timespec
 	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
@@ -172,8 +172,8 @@ func (m *machine) boot() {
 	})
 	fstab := readFstab(Fstab)
 	// The DHCP exchange runs while the file systems are loaded and
-	// mounted (its waits for the server fill theirs for the disk), unless
-	// a mount could hide the resolv.conf the lease writes.
+	// mounted, so that waiting for the server and waiting for the disk
+	// overlap, unless a mount could hide the resolv.conf the lease writes.
 	if ip.Method == netconf.DHCP && !covers(fstab, netconf.ResolvConf) {
 		m.step("dhcp start", func() error { return m.startDHCP(ip) })
 	}
