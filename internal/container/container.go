@@ -57,7 +57,8 @@ import (
 // Until its subscription is made, one of those signals is dropped by the
 // runtime instead of forwarded; that window is the first half millisecond of
 // PROGRAM's life, when it has not set up its own handlers either (and would
-// die of most of these signals).
+// die of most of these signals). The parent-death signal of -p is
+// subscribed to at once.
 func Main(args []string, signals chan os.Signal) int {
 	cfg, err := Parse(args)
 	switch {
@@ -72,6 +73,11 @@ func Main(args []string, signals chan os.Signal) int {
 	// touching it. Ignored before the subscriptions start, which must not
 	// include these two.
 	signal.Ignore(syscall.SIGTTIN, syscall.SIGTTOU)
+	if cfg.Pdeathsig != 0 {
+		// Asked for by name, and sent at once when the parent is
+		// already gone: it must not fall in the window.
+		signal.Notify(signals, cfg.Pdeathsig)
+	}
 	go signal.Notify(signals, initsig.Except(initsig.Catchable, syscall.SIGTTIN, syscall.SIGTTOU)...)
 	return Run(cfg, signals, os.Stderr)
 }
