@@ -18,6 +18,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ichi-init/ichi/internal/procstat"
 )
 
 func init() {
@@ -193,19 +195,13 @@ func reapOnce(in initUnderTest, n int) (wall, cpu time.Duration, err error) {
 func childOf(pid int) (int, error) {
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		ents, err := os.ReadDir("/proc")
+		ps, err := procstat.List("/proc")
 		if err != nil {
 			return 0, err
 		}
-		for _, e := range ents {
-			b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-			if err != nil {
-				continue
-			}
-			i := strings.LastIndexByte(string(b), ')')
-			f := strings.Fields(string(b[i+2:]))
-			if len(f) > 1 && f[1] == strconv.Itoa(pid) {
-				return strconv.Atoi(e.Name())
+		for _, p := range ps {
+			if p.PPid == pid {
+				return p.Pid, nil
 			}
 		}
 		time.Sleep(time.Millisecond)

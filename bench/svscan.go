@@ -222,22 +222,11 @@ func svMakeService(svc string, tr svTree) error {
 // svTree1 returns root and all its descendants.
 func svTree1(root int) []int {
 	children := map[int][]int{}
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
+	ps, _ := procstat.List("/proc")
+	for _, p := range ps {
+		if p.State != 'Z' {
+			children[p.PPid] = append(children[p.PPid], p.Pid)
 		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		f := procstat.Fields(b)
-		if len(f) <= procstat.PPID || f[procstat.State] == "Z" {
-			continue
-		}
-		ppid, _ := strconv.Atoi(f[procstat.PPID])
-		children[ppid] = append(children[ppid], pid)
 	}
 	tree := []int{root}
 	for i := 0; i < len(tree); i++ {

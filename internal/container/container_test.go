@@ -255,26 +255,14 @@ wait`
 // childrenOf lists the processes whose parent is pid, with their states.
 func childrenOf(t *testing.T, pid int) map[int]byte {
 	t.Helper()
-	ents, err := os.ReadDir("/proc")
+	ps, err := procstat.List("/proc")
 	if err != nil {
 		t.Fatal(err)
 	}
 	kids := map[int]byte{}
-	for _, e := range ents {
-		n, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		f := procstat.Fields(b)
-		if len(f) <= procstat.PPID {
-			continue
-		}
-		if ppid, _ := strconv.Atoi(f[procstat.PPID]); ppid == pid {
-			kids[n] = f[procstat.State][0]
+	for _, p := range ps {
+		if p.PPid == pid {
+			kids[p.Pid] = p.State
 		}
 	}
 	return kids

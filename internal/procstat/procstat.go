@@ -4,6 +4,9 @@ package procstat
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -27,4 +30,37 @@ func Fields(stat []byte) []string {
 		return nil
 	}
 	return strings.Fields(string(stat[i+1:]))
+}
+
+// Process is one process as its /proc/PID/stat shows it.
+type Process struct {
+	Pid, PPid int
+	State     byte // R, S, D, Z, T, ...
+}
+
+// List returns the processes of the proc file system mounted at proc
+// ("/proc"), in its order. A process that ends while it is read is left out.
+func List(proc string) ([]Process, error) {
+	ents, err := os.ReadDir(proc)
+	if err != nil {
+		return nil, err
+	}
+	var ps []Process
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(proc, e.Name(), "stat"))
+		if err != nil {
+			continue // gone meanwhile
+		}
+		f := Fields(b)
+		if len(f) <= PPID || f[State] == "" {
+			continue
+		}
+		ppid, _ := strconv.Atoi(f[PPID])
+		ps = append(ps, Process{Pid: pid, PPid: ppid, State: f[State][0]})
+	}
+	return ps, nil
 }

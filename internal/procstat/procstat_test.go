@@ -40,3 +40,26 @@ func TestFieldsOfSelf(t *testing.T) {
 		t.Errorf("state of a running reader %q, want R", f[State])
 	}
 }
+
+// List finds this process with its parent.
+func TestList(t *testing.T) {
+	ps, err := List("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, p := range ps {
+		if p.Pid == os.Getpid() {
+			found = true
+			if p.PPid != os.Getppid() {
+				t.Errorf("ppid %d, want %d", p.PPid, os.Getppid())
+			}
+		}
+	}
+	if !found {
+		t.Errorf("List has no process %d", os.Getpid())
+	}
+	if _, err := List(t.TempDir() + "/none"); err == nil {
+		t.Error("List of a missing directory: no error")
+	}
+}

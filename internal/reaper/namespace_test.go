@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -128,37 +127,8 @@ func runScenario(name string) int {
 	return 0
 }
 
-// procState is a process as /proc/PID/stat shows it.
-type procState struct {
-	pid, ppid int
-	state     byte
-}
-
 // processes lists /proc.
-func processes() ([]procState, error) {
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil, err
-	}
-	var ps []procState
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue // gone meanwhile
-		}
-		f := procstat.Fields(b)
-		if len(f) <= procstat.PPID {
-			continue
-		}
-		ppid, _ := strconv.Atoi(f[procstat.PPID])
-		ps = append(ps, procState{pid: pid, ppid: ppid, state: f[procstat.State][0]})
-	}
-	return ps, nil
-}
+func processes() ([]procstat.Process, error) { return procstat.List("/proc") }
 
 // forkOrphans starts sh, which forks n background children that block
 // reading fd 3 and then exits, so that the children are orphaned. Closing the
@@ -201,7 +171,7 @@ func scenarioOrphans(rep *report) {
 	}
 	adopted := 0
 	for _, p := range ps {
-		if p.ppid == 1 {
+		if p.PPid == 1 {
 			adopted++
 		}
 	}
@@ -223,7 +193,7 @@ func scenarioOrphans(rep *report) {
 		}
 		zombies := 0
 		for _, p := range ps {
-			if p.state == 'Z' {
+			if p.State == 'Z' {
 				zombies++
 			}
 		}
@@ -324,8 +294,8 @@ func waitState(pid int, want byte) error {
 			return err
 		}
 		for _, p := range ps {
-			if p.pid == pid {
-				last = p.state
+			if p.Pid == pid {
+				last = p.State
 			}
 		}
 		if last == want {
@@ -364,8 +334,8 @@ func scenarioStop(rep *report) {
 	var orphan int
 	ps, _ := processes()
 	for _, p := range ps {
-		if p.ppid == 1 && p.pid != self.Pid && p.pid != outside.Pid {
-			orphan = p.pid
+		if p.PPid == 1 && p.Pid != self.Pid && p.Pid != outside.Pid {
+			orphan = p.Pid
 		}
 	}
 	if orphan == 0 {
@@ -463,9 +433,9 @@ func scenarioSubreaper(rep *report) {
 			rep.fail("%v", err)
 		}
 		for _, p := range ps {
-			if p.ppid == me {
+			if p.PPid == me {
 				all++
-				if p.state == 'Z' {
+				if p.State == 'Z' {
 					zombies++
 				}
 			}
