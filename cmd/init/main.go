@@ -9,18 +9,25 @@
 //   - run as process 1 with no flags, it boots the machine.
 //
 // "init --help" lists every role and tool.
+//
+// The Go runtime's container-aware GOMAXPROCS is off: init would otherwise
+// read /proc/self/cgroup and /proc/self/mountinfo at every start, keep two
+// cgroup files open (tools such as setlock would not get descriptor 3 as
+// daemontools' do) and wake up every second to read them again. An init is
+// idle, and its parallelism is not what a CPU quota is meant for.
+//
+//go:debug containermaxprocs=0
+//go:debug updatemaxprocs=0
 package main
 
 import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
 
 	"github.com/ichi-init/ichi/internal/cli"
-	"github.com/ichi-init/ichi/internal/initsig"
 )
 
 // A role is what the binary was asked to be.
@@ -36,9 +43,10 @@ const (
 )
 
 // roleMain is the entry point of the machine and container roles: args are
-// the arguments after argv[0]; signals is subscribed to initsig.Fatal, and
-// the role subscribes it to the others it handles. Each role's file sets its
-// entry in roleMains.
+// the arguments after argv[0]. Each role subscribes signals to what it
+// handles, initsig.Fatal first: until then, one of those ends init (exit
+// status 2), as it would any Go program. Each role's file sets its entry in
+// roleMains.
 type roleMain func(args []string, signals chan os.Signal) int
 
 var roleMains = map[role]roleMain{}
@@ -50,17 +58,12 @@ func main() {
 		t, _ := cli.Lookup(filepath.Base(argv[0]))
 		os.Exit(t.Main(argv))
 	case roleMachine, roleContainer:
-		signals := make(chan os.Signal, 64)
-		// First thing: until then, one of these would end init. Each
-		// subscription is a round trip to the Go runtime's signal-mask
-		// thread; the role subscribes to the other signals it handles.
-		signal.Notify(signals, initsig.Fatal...)
 		run, ok := roleMains[r]
 		if !ok {
 			fmt.Fprintln(os.Stderr, "init: fatal: this role is not part of this build")
 			os.Exit(cli.ExitTemporary)
 		}
-		os.Exit(run(argv[1:], signals))
+		os.Exit(run(argv[1:], make(chan os.Signal, 64)))
 	case roleHelp:
 		printHelp(os.Stdout)
 	case roleListTools:

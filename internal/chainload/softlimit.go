@@ -12,9 +12,11 @@ import (
 
 const softlimitSynopsis = "[-a allbytes] [-c corebytes] [-d databytes] [-f filebytes] [-l lockbytes] [-m membytes] [-o openfiles] [-p processes] [-r residentbytes] [-s stackbytes] [-t cpusecs] child"
 
-// softlimitResources maps each option of softlimit to the limits it sets;
-// -m sets every memory limit at once.
-var softlimitResources = map[int][]int{
+// softlimitResources gives, for each option of softlimit, the limits it
+// sets; -m sets every memory limit at once. Indexed by the option letter:
+// the linker lays the table out, where a map would be built by code at
+// every start of the binary.
+var softlimitResources = [...][]int{
 	'a': {syscall.RLIMIT_AS},
 	'c': {syscall.RLIMIT_CORE},
 	'd': {syscall.RLIMIT_DATA},
@@ -43,10 +45,10 @@ func SoftlimitMain(argv []string) int {
 	const name = "softlimit"
 	p := sgetopt.New(argv, "a:c:d:f:l:m:o:p:r:s:t:", cli.Stderr)
 	for c := p.Next(); c != sgetopt.Done; c = p.Next() {
-		resources, ok := softlimitResources[c]
-		if !ok {
+		if c < 0 || c >= len(softlimitResources) || softlimitResources[c] == nil {
 			return usage(name, softlimitSynopsis, 100)
 		}
+		resources := softlimitResources[c]
 		for _, r := range resources {
 			if code := setSoftLimit(name, r, p.Arg); code != 0 {
 				return code

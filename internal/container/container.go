@@ -8,10 +8,12 @@
 // (as tini does); when init has no controlling terminal at all, PROGRAM leads
 // a session of its own too (as with dumb-init), which keeps the kernel from
 // walking PROGRAM's process group at each exit of its members. It inherits init's environment and every descriptor init
-// inherited without close-on-exec. Every signal init receives, except SIGCHLD
-// (the reaper's) and SIGTTIN and SIGTTOU (ignored, so that init never stops
-// on the terminal it gave away), is forwarded to PROGRAM, or to its process
-// group with -g. Zombies are reaped: as PID 1 every orphan of the namespace
+// inherited without close-on-exec, and the signal dispositions init
+// inherited. Every signal init receives, except SIGCHLD (the reaper's) and
+// SIGTTIN and SIGTTOU, is forwarded to PROGRAM, or to its process group
+// with -g. Once PROGRAM has taken the terminal, init ignores SIGTTIN and
+// SIGTTOU, so that it is never stopped for writing to the terminal it gave
+// away. Zombies are reaped: as PID 1 every orphan of the namespace
 // comes to init; otherwise init makes itself a child subreaper and warns when
 // the kernel refuses. When PROGRAM exits, init exits with its status, 128+N
 // when it died of signal N, or 0 for a status named by -e.
@@ -47,18 +49,20 @@ import (
 )
 
 // Main is the container role's entry point: args are the words after
-// argv[0], and signals is already subscribed to initsig.Fatal, the signals
-// that would end init (the caller did it first thing).
+// argv[0], and signals is the channel to subscribe to the signals init
+// forwards.
 //
-// Main subscribes it to the rest of initsig.Catchable but SIGTTIN and
-// SIGTTOU from a goroutine, while PROGRAM starts: each subscription is a
-// round trip to the Go runtime's signal-mask thread, about 30 µs here, and
-// made in line they would add half a millisecond to every container start.
-// Until its subscription is made, one of those signals is dropped by the
-// runtime instead of forwarded; that window is the first half millisecond of
-// PROGRAM's life, when it has not set up its own handlers either (and would
-// die of most of these signals). The parent-death signal of -p is
-// subscribed to at once.
+// The subscription is made by a goroutine while PROGRAM starts: each signal
+// is a round trip to the Go runtime's signal-mask thread, about 30 µs here,
+// and made in line they would add more than a quarter of a millisecond to
+// every container start. The fatal signals (SIGTERM, SIGINT, SIGHUP,
+// SIGQUIT) come first. Until its subscription is made, which is within
+// about a millisecond of init's exec, one of the fatal signals ends init
+// with status 2 (as it would during the Go runtime's own start-up, before
+// any code of init runs) and one of the others is dropped; that is before
+// PROGRAM has set up any handler of its own, and it would die of most of
+// them. The parent-death signal of -p is subscribed to at once: it is sent
+// at once when the parent is already gone.
 func Main(args []string, signals chan os.Signal) int {
 	cfg, err := Parse(args)
 	switch {
@@ -69,13 +73,7 @@ func Main(args []string, signals chan os.Signal) int {
 		usage(os.Stderr, err)
 		return 100
 	}
-	// The program may own the terminal; init must not be stopped for
-	// touching it. Ignored before the subscriptions start, which must not
-	// include these two.
-	signal.Ignore(syscall.SIGTTIN, syscall.SIGTTOU)
 	if cfg.Pdeathsig != 0 {
-		// Asked for by name, and sent at once when the parent is
-		// already gone: it must not fall in the window.
 		signal.Notify(signals, cfg.Pdeathsig)
 	}
 	go signal.Notify(signals, initsig.Except(initsig.Catchable, syscall.SIGTTIN, syscall.SIGTTOU)...)
@@ -243,6 +241,15 @@ func startProgram(argv []string, r *reaper.Reaper, logf func(string, ...any)) (*
 			return nil, ExitNotFound
 		}
 		return nil, ExitCannotRun
+	}
+	if cmd.Foreground {
+		// init is now in the background on its terminal: writing to
+		// it there (with stty tostop) would send init SIGTTOU. Ignored
+		// only now, as tini does in its own process only: PROGRAM
+		// must not inherit the two ignored, and Go's fork resets only
+		// the signals it catches. Services started after this (a
+		// restart) do inherit them.
+		signal.Ignore(syscall.SIGTTIN, syscall.SIGTTOU)
 	}
 	return c, 0
 }

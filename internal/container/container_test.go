@@ -399,7 +399,7 @@ func TestProgramGetsTheTerminal(t *testing.T) {
 	// (fields 5 and 8 of /proc/self/stat: pgrp and tpgid).
 	master, slave := openPty(t)
 	defer master.Close()
-	script := `read -r pid comm state ppid pgrp session tty tpgid rest </proc/self/stat; echo "pgid=$pgrp tpgid=$tpgid pid=$pid"`
+	script := `read -r pid comm state ppid pgrp session tty tpgid rest </proc/self/stat; echo "pgid=$pgrp tpgid=$tpgid pid=$pid"; ` + signalState
 	cmd := exec.Command(testutil.Ichi(t), "--", "sh", "-c", script)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
@@ -422,11 +422,47 @@ func TestProgramGetsTheTerminal(t *testing.T) {
 		t.Fatal("no output on the terminal")
 	}
 	var pgid, tpgid, pid int
-	if _, err := fmt.Sscanf(strings.TrimSpace(got), "pgid=%d tpgid=%d pid=%d", &pgid, &tpgid, &pid); err != nil {
+	ids, state, _ := strings.Cut(strings.ReplaceAll(got, "\r\n", "\n"), "\n")
+	if _, err := fmt.Sscanf(ids, "pgid=%d tpgid=%d pid=%d", &pgid, &tpgid, &pid); err != nil {
 		t.Fatalf("program said %q: %v", got, err)
 	}
 	if pgid != pid || tpgid != pgid {
 		t.Errorf("program pid %d in group %d, terminal's foreground group %d: want all equal", pid, pgid, tpgid)
+	}
+	// The program, whose start made init ignore SIGTTIN and SIGTTOU,
+	// does not inherit that.
+	direct, err := exec.Command("sh", "-c", signalState).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if state != string(direct) {
+		t.Errorf("program's signal state %q, want %q as when started directly", state, direct)
+	}
+}
+
+// signalState is a process's ignored and blocked signal masks, as
+// /proc/PID/status shows them ("SigIgn:\t...\nSigBlk:\t..." for
+// `grep -E '^Sig(Ign|Blk)' /proc/self/status`).
+const signalState = `grep -E '^Sig(Ign|Blk)' /proc/self/status | tr '\n\t' '  '`
+
+// The program starts with the signal dispositions and mask init inherited,
+// as when it is started directly: none of init's own ignored signals leaks
+// into it (SIGTTIN and SIGTTOU, which init ignores once the program has
+// the terminal; see TestProgramGetsTheTerminal for that case).
+func TestProgramInheritsSignalState(t *testing.T) {
+	direct, err := exec.Command("sh", "-c", signalState).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			p := startInit(t, m.pidns, nil, "--", "sh", "-c", signalState)
+			p.stdin.Close()
+			p.expect(string(direct))
+			if code := p.wait(); code != 0 {
+				t.Errorf("init exited %d; stderr: %s", code, p.stderr)
+			}
+		})
 	}
 }
 

@@ -13,8 +13,10 @@ import (
 )
 
 // messages holds daemontools' text for each errno Linux defines and
-// daemontools knows; an errno it does not know is "unknown error".
-var messages = map[syscall.Errno]string{
+// daemontools knows, at the errno's index; an errno it does not know is
+// "unknown error". An array, not a map: the linker lays it out, and no code
+// builds it at every start of the binary.
+var messages = [...]string{
 	0:                       "no error",
 	syscall.EINTR:           "interrupted system call",
 	syscall.ENOMEM:          "out of memory",
@@ -106,8 +108,8 @@ var messages = map[syscall.Errno]string{
 
 // Errno returns daemontools' text for e.
 func Errno(e syscall.Errno) string {
-	if s, ok := messages[e]; ok {
-		return s
+	if uint64(e) < uint64(len(messages)) && messages[e] != "" {
+		return messages[e]
 	}
 	return "unknown error"
 }

@@ -16,7 +16,8 @@ import (
 // Fatal are the signals whose arrival before a subscription ends a Go
 // program: the runtime's default for them is to exit. They are also what
 // runtimes and terminals send (stop, Ctrl-C, reload, quit), so an init
-// subscribes to them before anything else.
+// subscribes to them before anything else; they come first in Catchable,
+// and signal.Notify enables a list's signals in order.
 var Fatal = []os.Signal{syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM}
 
 // Catchable are the signals an init handles: every catchable signal but

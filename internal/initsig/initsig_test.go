@@ -37,3 +37,10 @@ func TestCatchable(t *testing.T) {
 		}
 	}
 }
+
+// One subscription to Catchable takes the fatal signals first.
+func TestCatchableBeginsWithFatal(t *testing.T) {
+	if !slices.Equal(Catchable[:len(Fatal)], Fatal) {
+		t.Errorf("Catchable begins with %v, want %v", Catchable[:len(Fatal)], Fatal)
+	}
+}

@@ -2,6 +2,7 @@ package mount
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -19,31 +20,38 @@ type Options struct {
 	NoFail bool
 }
 
-var flagOptions = map[string]struct {
+// A flagOption is a generic mount option: it sets flags, or clears them.
+type flagOption struct {
+	name  string
 	set   bool
 	flags uintptr
-}{
-	"ro": {true, unix.MS_RDONLY}, "rw": {false, unix.MS_RDONLY},
-	"nosuid": {true, unix.MS_NOSUID}, "suid": {false, unix.MS_NOSUID},
-	"nodev": {true, unix.MS_NODEV}, "dev": {false, unix.MS_NODEV},
-	"noexec": {true, unix.MS_NOEXEC}, "exec": {false, unix.MS_NOEXEC},
-	"sync": {true, unix.MS_SYNCHRONOUS}, "async": {false, unix.MS_SYNCHRONOUS},
-	"dirsync": {true, unix.MS_DIRSYNC},
-	"noatime": {true, unix.MS_NOATIME}, "atime": {false, unix.MS_NOATIME},
-	"nodiratime": {true, unix.MS_NODIRATIME}, "diratime": {false, unix.MS_NODIRATIME},
-	"relatime": {true, unix.MS_RELATIME}, "norelatime": {false, unix.MS_RELATIME},
-	"strictatime": {true, unix.MS_STRICTATIME},
-	"lazytime":    {true, unix.MS_LAZYTIME}, "nolazytime": {false, unix.MS_LAZYTIME},
-	"mand": {true, unix.MS_MANDLOCK}, "nomand": {false, unix.MS_MANDLOCK},
-	"silent": {true, unix.MS_SILENT}, "loud": {false, unix.MS_SILENT},
-	"bind": {true, unix.MS_BIND}, "rbind": {true, unix.MS_BIND | unix.MS_REC},
-	"remount": {true, unix.MS_REMOUNT},
+}
+
+// flagOptions are the generic options that set or clear mount flags. A
+// slice rather than a map: a few dozen names are searched as fast, and the
+// linker lays the slice out instead of code building a map at every start.
+var flagOptions = []flagOption{
+	{"ro", true, unix.MS_RDONLY}, {"rw", false, unix.MS_RDONLY},
+	{"nosuid", true, unix.MS_NOSUID}, {"suid", false, unix.MS_NOSUID},
+	{"nodev", true, unix.MS_NODEV}, {"dev", false, unix.MS_NODEV},
+	{"noexec", true, unix.MS_NOEXEC}, {"exec", false, unix.MS_NOEXEC},
+	{"sync", true, unix.MS_SYNCHRONOUS}, {"async", false, unix.MS_SYNCHRONOUS},
+	{"dirsync", true, unix.MS_DIRSYNC},
+	{"noatime", true, unix.MS_NOATIME}, {"atime", false, unix.MS_NOATIME},
+	{"nodiratime", true, unix.MS_NODIRATIME}, {"diratime", false, unix.MS_NODIRATIME},
+	{"relatime", true, unix.MS_RELATIME}, {"norelatime", false, unix.MS_RELATIME},
+	{"strictatime", true, unix.MS_STRICTATIME},
+	{"lazytime", true, unix.MS_LAZYTIME}, {"nolazytime", false, unix.MS_LAZYTIME},
+	{"mand", true, unix.MS_MANDLOCK}, {"nomand", false, unix.MS_MANDLOCK},
+	{"silent", true, unix.MS_SILENT}, {"loud", false, unix.MS_SILENT},
+	{"bind", true, unix.MS_BIND}, {"rbind", true, unix.MS_BIND | unix.MS_REC},
+	{"remount", true, unix.MS_REMOUNT},
 }
 
 // userOptions are read by mount(8) and others, never passed to the kernel.
-var userOptions = map[string]bool{
-	"defaults": true, "auto": true, "user": true, "nouser": true, "users": true,
-	"owner": true, "group": true, "_netdev": true, "noauto": true, "nofail": true,
+var userOptions = []string{
+	"defaults", "auto", "user", "nouser", "users",
+	"owner", "group", "_netdev", "noauto", "nofail",
 }
 
 // ParseOptions splits a comma-separated option list as mount(8) does: the
@@ -63,10 +71,10 @@ func ParseOptions(s string) (Options, error) {
 			o.NoAuto = false
 		case opt == "nofail":
 			o.NoFail = true
-		case userOptions[opt], strings.HasPrefix(opt, "x-"), strings.HasPrefix(opt, "comment="):
+		case slices.Contains(userOptions, opt), strings.HasPrefix(opt, "x-"), strings.HasPrefix(opt, "comment="):
 		default:
-			if f, ok := flagOptions[opt]; ok {
-				if f.set {
+			if i := slices.IndexFunc(flagOptions, func(f flagOption) bool { return f.name == opt }); i >= 0 {
+				if f := flagOptions[i]; f.set {
 					o.Flags |= f.flags
 				} else {
 					o.Flags &^= f.flags
