@@ -401,12 +401,25 @@ echo "old $old, still not replaced"; exit 1`
 		checkClean(t, disk)
 	})
 
-	// Second boot of the same disk.
+	// Second boot of the same disk, on two processors: the machine then
+	// loads the file system's modules beside the devices' before it
+	// mounts the disk (the first boot, on one, loads them in turn).
 	opts.Name = "mail-boot2"
+	opts.CPUs = 2
 	vm2 := vmtest.Start(t, opts)
 	if err := vm2.WaitUp("seq", 2*time.Minute); err != nil {
 		t.Fatal(err)
 	}
+
+	t.Run("two processors", func(t *testing.T) {
+		out, err := vm2.Output("nproc", 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.TrimSpace(out) != "2" {
+			t.Errorf("the second boot's guest has %q processors, want 2", out)
+		}
+	})
 
 	t.Run("seq log after reboot", func(t *testing.T) {
 		log, err := vm2.Output(readSeqLog, 30*time.Second)

@@ -3,6 +3,7 @@ package vmtest
 import (
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 
 	"github.com/ichi-init/ichi/internal/vmagent"
@@ -50,6 +51,9 @@ type Machine struct {
 	Append []string
 	// Memory is QEMU's -m; empty means 256M.
 	Memory string
+	// CPUs is QEMU's -smp, processors run side by side by multi-threaded
+	// TCG; zero means 1.
+	CPUs int
 	// Forwards are the TCP ports forwarded to the guest.
 	Forwards []Forward
 	// AgentSocket, when set, is the Unix socket QEMU listens on for the
@@ -76,13 +80,14 @@ func (m Machine) Command() (string, []string) {
 	if mem == "" {
 		mem = "256M"
 	}
+	cpus := max(m.CPUs, 1)
 	serial := "stdio"
 	if m.Interactive {
 		serial = "mon:stdio"
 	}
 	args := []string{
 		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-		"-accel", "tcg", "-m", mem, "-smp", "1",
+		"-accel", "tcg", "-m", mem, "-smp", strconv.Itoa(cpus),
 		"-kernel", m.Kernel, "-initrd", m.Initrd,
 		"-append", strings.Join(append(append([]string(nil), BaseAppend...), m.Append...), " "),
 		"-serial", serial,

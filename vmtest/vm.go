@@ -55,6 +55,8 @@ type Options struct {
 	Ports []int
 	// Memory is QEMU's -m; empty means 256M.
 	Memory string
+	// CPUs is the guest's processor count; zero means 1.
+	CPUs int
 	// Timeout bounds the whole life of the VM: when it expires QEMU is
 	// killed. Zero means 5 minutes.
 	Timeout time.Duration
@@ -226,6 +228,7 @@ func start(opts Options, dir string, spec initramfs.Spec, im *initramfs.Image, i
 		Initrd:        initrd,
 		Append:        append(DefaultAppend(opts.Append), opts.Append...),
 		Memory:        opts.Memory,
+		CPUs:          opts.CPUs,
 		Forwards:      vm.forwards,
 		Disks:         opts.Disks,
 		MonitorSocket: vm.monitor,

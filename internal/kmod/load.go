@@ -36,12 +36,20 @@ type Loader struct {
 	// Trace, when not nil, is told of every module file the loader asks
 	// the kernel to load: its name, how long the kernel took, and the
 	// error (nil, or EEXIST for one loaded meanwhile). The boot's debug
-	// log uses it.
+	// log uses it. Loads made side by side call it side by side.
 	Trace func(name string, took time.Duration, err error)
 
-	mu     sync.Mutex
-	loaded map[string]bool
-	soft   map[string]bool // soft dependencies taken up, each once
+	mu      sync.Mutex
+	loaded  map[string]bool
+	loading map[string]*loading // modules being loaded now, by name
+	soft    map[string]bool     // soft dependencies taken up, each once
+}
+
+// loading is one module's load in progress; others that need the module
+// wait for it to end and share its result.
+type loading struct {
+	done chan struct{}
+	err  error
 }
 
 // Loaded returns the names of the modules this loader loaded or found
@@ -60,6 +68,11 @@ func (l *Loader) Loaded() []string {
 // after its soft dependencies' pre: modules and before their post: ones (as
 // modprobe does; a soft dependency that fails to load is skipped). A module
 // already in the kernel (built in, loaded before, EEXIST) is success.
+//
+// Load may be called from several goroutines at once: modules that do not
+// depend on each other then load side by side (the kernel runs each
+// finit_module on the caller's processor), and a module two of them need
+// is asked of the kernel once, the second caller waiting for the first.
 func (l *Loader) Load(name string) error {
 	files, err := l.Index.Resolve(name)
 	if err != nil {
@@ -132,19 +145,45 @@ func (l *Loader) LoadAll(names []string) error {
 func (l *Loader) loadFile(rel string) error {
 	name := Name(rel)
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.loaded == nil {
-		l.loaded = map[string]bool{}
-	}
 	if l.loaded[name] {
+		l.mu.Unlock()
 		return nil
 	}
+	if w := l.loading[name]; w != nil {
+		l.mu.Unlock()
+		<-w.done
+		return w.err
+	}
+	if l.loading == nil {
+		l.loading = map[string]*loading{}
+	}
+	w := &loading{done: make(chan struct{})}
+	l.loading[name] = w
+	l.mu.Unlock()
+
+	w.err = l.finit(rel, name)
+	l.mu.Lock()
+	delete(l.loading, name)
+	if w.err == nil {
+		if l.loaded == nil {
+			l.loaded = map[string]bool{}
+		}
+		l.loaded[name] = true
+	}
+	l.mu.Unlock()
+	close(w.done)
+	return w.err
+}
+
+// finit asks the kernel to load the module file rel (called name), unless
+// /sys/module shows it there already. EEXIST, one loaded meanwhile, is
+// success.
+func (l *Loader) finit(rel, name string) error {
 	sys := l.SysModule
 	if sys == "" {
 		sys = "/sys/module"
 	}
 	if _, err := os.Stat(filepath.Join(sys, name, "initstate")); err == nil {
-		l.loaded[name] = true
 		return nil
 	}
 	path := filepath.Join(l.Index.Dir, rel)
@@ -170,7 +209,6 @@ func (l *Loader) loadFile(rel string) error {
 	}
 	switch {
 	case err == nil, errors.Is(err, unix.EEXIST):
-		l.loaded[name] = true
 		return nil
 	case flags != 0 && (errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP)):
 		return fmt.Errorf("finit_module %s: %w (this kernel cannot decompress modules; ship them uncompressed)", path, err)

@@ -6,7 +6,9 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -14,14 +16,25 @@ import (
 // fakeKernel records what the loader would have loaded; nothing reaches
 // finit_module on the host.
 type fakeKernel struct {
+	mu     sync.Mutex
+	asked  []string // every module finit was called for
 	loads  []string
 	flags  map[string]int
 	fail   map[string]error
 	onLoad func(name string)
+	// enter, when set, is called first, outside the lock: a test's
+	// hold on a load in progress.
+	enter func(name string)
 }
 
 func (k *fakeKernel) finit(f *os.File, params string, flags int) error {
 	n := Name(f.Name())
+	if k.enter != nil {
+		k.enter(n)
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.asked = append(k.asked, n)
 	if k.flags == nil {
 		k.flags = map[string]int{}
 	}
@@ -277,6 +290,69 @@ func TestParseSoftdep(t *testing.T) {
 	for _, bad := range []string{"softdep\n", "alias a b\n"} {
 		if _, err := ParseSoftdep(strings.NewReader(bad)); err == nil {
 			t.Errorf("%q: no error", bad)
+		}
+	}
+}
+
+// Loads side by side: two file systems' modules load while the network
+// card's do (the boot does that on a machine with more than one processor),
+// and a module both need reaches the kernel once.
+func TestLoadSideBySide(t *testing.T) {
+	ix := debian(t)
+	jbd2Started := make(chan struct{})
+	var once sync.Once
+	k := &fakeKernel{enter: func(name string) {
+		switch name {
+		case "jbd2":
+			once.Do(func() { close(jbd2Started) })
+		case "virtio_net":
+			// Only loads made side by side get past this.
+			select {
+			case <-jbd2Started:
+			case <-time.After(10 * time.Second):
+				t.Error("virtio_net's load waited for ever for jbd2's to start")
+			}
+		}
+	}}
+	l := &Loader{Index: ix, Finit: k.finit, SysModule: t.TempDir()}
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i, load := range []func() error{
+		func() error { return l.Load("virtio_net") },
+		func() error { return l.LoadFilesystem("ext4") },
+		func() error { return l.LoadFilesystem("ext4") },
+		func() error { return l.Load("virtio_blk") },
+	} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = load()
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("load %d: %v", i, err)
+		}
+	}
+	// The fake answers a second load EEXIST without recording it; the
+	// loader must not even ask.
+	asked := map[string]int{}
+	for _, n := range k.asked {
+		asked[n]++
+		if asked[n] == 2 {
+			t.Errorf("%s asked of the kernel twice: %v", n, k.asked)
+		}
+	}
+	for _, n := range []string{"virtio_ring", "virtio", "virtio_net", "virtio_blk", "jbd2", "ext4", "crc32c_generic"} {
+		if !slices.Contains(k.loads, n) {
+			t.Errorf("%s not loaded: %v", n, k.loads)
+		}
+	}
+	// Each module still after what it needs.
+	for _, pair := range [][2]string{{"virtio_ring", "virtio_net"}, {"jbd2", "ext4"}, {"virtio", "virtio_blk"}} {
+		if slices.Index(k.loads, pair[0]) > slices.Index(k.loads, pair[1]) {
+			t.Errorf("%s loaded after %s: %v", pair[0], pair[1], k.loads)
 		}
 	}
 }
