@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 )
 
 // Index is what depmod wrote for one kernel: every module's file and
@@ -37,8 +38,11 @@ type Index struct {
 	// and after it (modules.softdep).
 	Softdeps map[string]Softdep
 
-	byBus map[string][]int // aliases by the text before ':' when it is literal
-	other []int            // aliases whose bus part has a wildcard or no ':'
+	// The alias index Lookup builds on its first call, once even when
+	// loads run side by side. Aliases must not change after that.
+	indexOnce sync.Once
+	byBus     map[string][]int // aliases by the text before ':' when it is literal
+	other     []int            // aliases whose bus part has a wildcard or no ':'
 }
 
 // Module is one line of modules.dep.
@@ -260,9 +264,7 @@ func (ix *Index) indexAliases() {
 // Lookup returns the modules whose alias patterns match modalias, in the
 // order of modules.alias, each once.
 func (ix *Index) Lookup(modalias string) []string {
-	if ix.byBus == nil {
-		ix.indexAliases()
-	}
+	ix.indexOnce.Do(ix.indexAliases)
 	var cand []int
 	if bus, _, ok := strings.Cut(modalias, ":"); ok {
 		cand = ix.byBus[bus]
