@@ -7,9 +7,9 @@
 // foreground group when init's standard input is its controlling terminal
 // (as tini does); when init has no controlling terminal at all, PROGRAM leads
 // a session of its own too (as with dumb-init), which keeps the kernel from
-// walking PROGRAM's process group at each exit of its members. It inherits init's environment and every descriptor init
-// inherited without close-on-exec, and the signal dispositions init
-// inherited. Every signal init receives, except SIGCHLD (the reaper's) and
+// walking PROGRAM's process group at each exit of its members. It inherits
+// init's environment, every descriptor init inherited without close-on-exec,
+// and the signal dispositions init inherited. Every signal init receives, except SIGCHLD (the reaper's) and
 // SIGTTIN and SIGTTOU, is forwarded to PROGRAM, or to its process group
 // with -g. Once PROGRAM has taken the terminal, init ignores SIGTTIN and
 // SIGTTOU, so that it is never stopped for writing to the terminal it gave

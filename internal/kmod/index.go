@@ -38,8 +38,9 @@ type Index struct {
 	// and after it (modules.softdep).
 	Softdeps map[string]Softdep
 
-	// The alias index Lookup builds on its first call, once even when
-	// loads run side by side. Aliases must not change after that.
+	// The alias index, built once: by Load, or by the first Lookup of an
+	// Index made otherwise, even when loads run side by side. Aliases must
+	// not change after that.
 	indexOnce sync.Once
 	byBus     map[string][]int // aliases by the text before ':' when it is literal
 	other     []int            // aliases whose bus part has a wildcard or no ':'
@@ -93,32 +94,21 @@ func DefaultDir() (string, error) {
 // and modules.softdep, from dir.
 func Load(dir string) (*Index, error) {
 	ix := &Index{Dir: dir, Builtin: map[string]bool{}}
-	err := parseFile(dir, "modules.dep", false, func(r io.Reader) (err error) {
-		ix.Deps, err = ParseDep(r)
-		return err
-	})
-	if err == nil {
-		err = parseFile(dir, "modules.alias", true, func(r io.Reader) (err error) {
-			ix.Aliases, err = ParseAlias(r)
-			return err
-		})
+	for _, f := range []struct {
+		name     string
+		optional bool
+		parse    func(io.Reader) error
+	}{
+		{"modules.dep", false, func(r io.Reader) (err error) { ix.Deps, err = ParseDep(r); return err }},
+		{"modules.alias", true, func(r io.Reader) (err error) { ix.Aliases, err = ParseAlias(r); return err }},
+		{"modules.builtin", true, func(r io.Reader) (err error) { ix.Builtin, err = ParseBuiltin(r); return err }},
+		{"modules.softdep", true, func(r io.Reader) (err error) { ix.Softdeps, err = ParseSoftdep(r); return err }},
+	} {
+		if err := parseFile(dir, f.name, f.optional, f.parse); err != nil {
+			return nil, err
+		}
 	}
-	if err == nil {
-		err = parseFile(dir, "modules.builtin", true, func(r io.Reader) (err error) {
-			ix.Builtin, err = ParseBuiltin(r)
-			return err
-		})
-	}
-	if err == nil {
-		err = parseFile(dir, "modules.softdep", true, func(r io.Reader) (err error) {
-			ix.Softdeps, err = ParseSoftdep(r)
-			return err
-		})
-	}
-	if err != nil {
-		return nil, err
-	}
-	ix.indexAliases()
+	ix.indexOnce.Do(ix.indexAliases)
 	return ix, nil
 }
 

@@ -93,10 +93,13 @@ func (m *machine) output() io.Writer {
 }
 
 func (m *machine) debugf(format string, args ...any) {
-	if m.cl != nil && m.cl.Debug {
+	if m.debugging() {
 		m.logf(format, args...)
 	}
 }
+
+// debugging reports whether the kernel command line asked for ichi.debug.
+func (m *machine) debugging() bool { return m.cl != nil && m.cl.Debug }
 
 // warn prints every error of a joined error on its own line.
 func (m *machine) warn(step string, err error) {
@@ -125,8 +128,10 @@ func (m *machine) step(name string, fn func() error) {
 	t, cpu := time.Now(), userCPU()
 	err := fn()
 	m.warn(name, err)
-	m.debugf("ichi: %s (%v, %v of init's user CPU, done %s after the kernel started)", name,
-		time.Since(t).Round(time.Microsecond), userCPU()-cpu, sinceBoot())
+	if m.debugging() { // the figures cost system calls: only for the log
+		m.logf("ichi: %s (%v, %v of init's user CPU, done %s after the kernel started)", name,
+			time.Since(t).Round(time.Microsecond), userCPU()-cpu, sinceBoot())
+	}
 }
 
 // userCPU is the processor time init has spent in user mode (every thread),
@@ -230,7 +235,7 @@ func (m *machine) modules() error {
 	}
 	l := &kmod.Loader{Index: ix}
 	l.CPU, _ = kmod.DeviceModalias(SysCPU)
-	if m.cl.Debug {
+	if m.debugging() {
 		l.Trace = func(name string, took time.Duration, err error) {
 			m.logf("ichi: module %s (%v): %v", name, took.Round(time.Microsecond), errOrOK(err))
 		}
@@ -322,24 +327,23 @@ func (m *machine) startDHCP(ip netconf.IPParam) error {
 // started before fstab) and waits for a first DHCP lease, up to the
 // kernel command line's timeout.
 func (m *machine) network(ip netconf.IPParam) error {
-	if m.dhcp != nil { // started before fstab, loopback and all
+	if m.dhcp == nil && ip.Method == netconf.DHCP {
+		if err := m.startDHCP(ip); err != nil { // loopback and all
+			return err
+		}
+	}
+	if m.dhcp != nil {
 		return m.waitDHCP()
 	}
 	if err := netconf.LoopbackUp(); err != nil {
 		return err
 	}
-	switch ip.Method {
-	case netconf.Static:
+	if ip.Method == netconf.Static {
 		a, err := netconf.ApplyStatic(ip, netconf.ResolvConf, 5*time.Second)
 		if err == nil {
 			m.logf("ichi: network: %s", a)
 		}
 		return err
-	case netconf.DHCP:
-		if err := m.startDHCP(ip); err != nil {
-			return err
-		}
-		return m.waitDHCP()
 	}
 	return nil
 }
