@@ -4,10 +4,17 @@ package main
 // start and end — `init -- true` as PID 1 of a new PID namespace, 200 times,
 // against tini, dumb-init and plain `true` — and how it reaps 10,000 orphans
 // (the reaper benchmark's figures, measured once per bench run).
+//
+// The start-up runs also measure gofloor (bench/gofloor), the least a Go
+// init does before and around its program: it tells what of ichi's start-up
+// is the Go runtime's and os/signal's, which no Go init avoids, and what is
+// ichi's own.
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"syscall"
 	"time"
 )
@@ -36,7 +43,11 @@ func benchContainer(ctx *Context) ([]Result, error) {
 	for _, in := range list {
 		cands = append(cands, candidate{in.name, append(append([]string{}, in.argv...), truePath)})
 	}
-	cands = append(cands, candidate{"true", []string{truePath}})
+	floor, err := buildGoFloor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cands = append(cands, candidate{goFloorName, []string{floor, truePath}}, candidate{"true", []string{truePath}})
 	total := map[string]time.Duration{}
 	runs := map[string][]time.Duration{}
 	// Interleaved, so that the machine's busy moments are shared.
@@ -57,15 +68,44 @@ func benchContainer(ctx *Context) ([]Result, error) {
 		res = append(res, Result{Metric: "`init -- true`", Program: c.name, Value: mean(c.name), Unit: "ms", Better: Lower,
 			Note: fmt.Sprintf("%s; median %.3g ms", note, ms(median(runs[c.name])))})
 	}
-	for _, in := range list {
-		res = append(res, Result{Metric: "start-up overhead over `true`", Program: in.name, Value: mean(in.name) - mean("true"), Unit: "ms", Better: Lower,
-			Note: "mean minus plain true's"})
+	overhead := func(name string) float64 { return mean(name) - mean("true") }
+	for _, name := range append(names(list), goFloorName) {
+		note := "mean minus plain true's"
+		if name != "tini" && overhead("tini") > 0 {
+			note += fmt.Sprintf("; %.2f times tini's", overhead(name)/overhead("tini"))
+		}
+		res = append(res, Result{Metric: "start-up overhead over `true`", Program: name, Value: overhead(name), Unit: "ms", Better: Lower,
+			Note: note})
 	}
 	reaping, err := reapingResults(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("reaping: %w", err)
 	}
 	return append(res, reaping...), nil
+}
+
+// goFloorName is gofloor's name in the results.
+const goFloorName = "minimal Go init"
+
+// buildGoFloor builds bench/gofloor into the work directory as ichi is
+// built (static, stripped) and returns its path.
+func buildGoFloor(ctx *Context) (string, error) {
+	out := filepath.Join(ctx.Work, "gofloor")
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w -buildid=", "-o", out, "./bench/gofloor")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build gofloor: %v: %s", err, b)
+	}
+	return out, nil
+}
+
+// names returns the inits' names, in order.
+func names(list []initUnderTest) []string {
+	var out []string
+	for _, in := range list {
+		out = append(out, in.name)
+	}
+	return out
 }
 
 // startOnce runs argv as PID 1 of a new PID namespace and returns how long it
