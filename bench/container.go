@@ -69,7 +69,11 @@ func benchContainer(ctx *Context) ([]Result, error) {
 			Note: fmt.Sprintf("%s; median %.3g ms", note, ms(median(runs[c.name])))})
 	}
 	overhead := func(name string) float64 { return mean(name) - mean("true") }
-	for _, name := range append(names(list), goFloorName) {
+	for _, c := range cands {
+		name := c.name
+		if name == "true" {
+			continue
+		}
 		note := "mean minus plain true's"
 		if name != "tini" && overhead("tini") > 0 {
 			note += fmt.Sprintf("; %.2f times tini's", overhead(name)/overhead("tini"))
@@ -97,15 +101,6 @@ func buildGoFloor(ctx *Context) (string, error) {
 		return "", fmt.Errorf("build gofloor: %v: %s", err, b)
 	}
 	return out, nil
-}
-
-// names returns the inits' names, in order.
-func names(list []initUnderTest) []string {
-	var out []string
-	for _, in := range list {
-		out = append(out, in.name)
-	}
-	return out
 }
 
 // startOnce runs argv as PID 1 of a new PID namespace and returns how long it

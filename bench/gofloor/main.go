@@ -1,8 +1,8 @@
 // Command gofloor is the container benchmark's floor for an init written in
 // Go: the least a Go program does to be PID 1 for one program the careful
 // way. It subscribes to the four signals the Go runtime otherwise dies of
-// (SIGHUP, SIGINT, SIGQUIT, SIGTERM) before it starts PROGRAM, subscribes
-// to the other catchable ones while PROGRAM starts, forwards what it
+// (initsig.Fatal) before it starts PROGRAM, subscribes to the other
+// catchable ones ichi forwards while PROGRAM starts, forwards what it
 // receives, waits for PROGRAM and exits with its status (128+N for signal
 // N). It does not reap orphans, has no flags and no services: it is what
 // the Go runtime and os/signal cost, measured beside ichi and tini, not an
@@ -16,18 +16,19 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/ichi-init/ichi/internal/initsig"
 )
 
 func main() {
 	signals := make(chan os.Signal, 64)
-	signal.Notify(signals, syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM)
+	signal.Notify(signals, initsig.Fatal...)
 	if len(os.Args) < 2 {
 		fmt.Fprintln(os.Stderr, "gofloor: usage: gofloor PROGRAM [ARGS...]")
 		os.Exit(100)
 	}
-	go signal.Notify(signals, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGPIPE, syscall.SIGALRM,
-		syscall.SIGSTKFLT, syscall.SIGCONT, syscall.SIGTSTP, syscall.SIGXCPU, syscall.SIGXFSZ,
-		syscall.SIGVTALRM, syscall.SIGPROF, syscall.SIGWINCH, syscall.SIGIO, syscall.SIGPWR, syscall.SIGSYS)
+	// The same signals as ichi's container role.
+	go signal.Notify(signals, initsig.ContainerRest()...)
 	pid, err := syscall.ForkExec(os.Args[1], os.Args[1:], &syscall.ProcAttr{
 		Env:   os.Environ(),
 		Files: []uintptr{0, 1, 2},

@@ -83,7 +83,7 @@ func Main(args []string, signals chan os.Signal) int {
 	if cfg.Pdeathsig != 0 {
 		signal.Notify(signals, cfg.Pdeathsig)
 	}
-	go signal.Notify(signals, initsig.Except(initsig.Catchable, append([]os.Signal{syscall.SIGTTIN, syscall.SIGTTOU}, initsig.Fatal...)...)...)
+	go signal.Notify(signals, initsig.ContainerRest()...)
 	return Run(cfg, signals, os.Stderr)
 }
 

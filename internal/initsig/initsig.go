@@ -44,3 +44,11 @@ func Except(list []os.Signal, drop ...os.Signal) []os.Signal {
 	}
 	return out
 }
+
+// ContainerRest returns the signals the container init subscribes to once
+// the Fatal ones are, while its program starts: the rest of Catchable but
+// SIGTTIN and SIGTTOU, which concern init's own use of the terminal and are
+// not forwarded.
+func ContainerRest() []os.Signal {
+	return Except(Catchable, append([]os.Signal{syscall.SIGTTIN, syscall.SIGTTOU}, Fatal...)...)
+}
