@@ -3,6 +3,7 @@ package svscan
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -28,39 +29,60 @@ done`
 
 // loggedNumbers reads every file multilog wrote in logDir (rotated files in
 // order, then current) and returns the numbers of the "n N" lines.
+//
+// current is opened first, so that a rotation while the directory is read
+// loses nothing: current's content is read through the descriptor even when
+// it has been renamed meanwhile, and the rotated file that is the same file
+// is skipped. What is read is everything logged before current was opened.
 func loggedNumbers(t testing.TB, logDir string) []int {
 	t.Helper()
+	current, err := os.Open(filepath.Join(logDir, "current"))
+	if err != nil {
+		return nil
+	}
+	defer current.Close()
+	currentInfo, err := current.Stat()
+	if err != nil {
+		return nil
+	}
 	ents, err := os.ReadDir(logDir)
 	if err != nil {
 		return nil
 	}
-	var files []string
+	var names []string
 	for _, e := range ents {
 		if strings.HasPrefix(e.Name(), "@") {
-			files = append(files, e.Name())
+			names = append(names, e.Name())
 		}
 	}
-	sort.Strings(files)
-	files = append(files, "current")
+	sort.Strings(names)
 	var nums []int
-	for _, name := range files {
+	for _, name := range names {
 		f, err := os.Open(filepath.Join(logDir, name))
 		if err != nil {
 			continue
 		}
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			fields := strings.Fields(sc.Text())
-			// "@4000... n 17" with t, "n 17" without.
-			for i := 0; i+1 < len(fields); i++ {
-				if fields[i] == "n" {
-					if n, err := strconv.Atoi(fields[i+1]); err == nil {
-						nums = append(nums, n)
-					}
+		if fi, err := f.Stat(); err == nil && !os.SameFile(fi, currentInfo) {
+			nums = appendNumbers(nums, f)
+		}
+		f.Close()
+	}
+	return appendNumbers(nums, current)
+}
+
+// appendNumbers appends the numbers of r's "n N" lines to nums.
+func appendNumbers(nums []int, r io.Reader) []int {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		// "@4000... n 17" with t, "n 17" without.
+		for i := 0; i+1 < len(fields); i++ {
+			if fields[i] == "n" {
+				if n, err := strconv.Atoi(fields[i+1]); err == nil {
+					nums = append(nums, n)
 				}
 			}
 		}
-		f.Close()
 	}
 	return nums
 }
