@@ -1,12 +1,12 @@
 package chainload
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 	"syscall"
+	"unsafe"
 
 	"github.com/ichi-init/ichi/internal/cli"
 	"github.com/ichi-init/ichi/internal/errstr"
@@ -51,43 +51,127 @@ func (e *Env) Apply(environ []string) []string {
 	return env
 }
 
-// execve is the system call that replaces the process; it returns only on
-// failure.
-var execve = syscall.Exec
-
-// run replaces the process with argv, looked up as daemontools' pathexec_run
-// does, with the environment env. It returns only when no candidate could be
-// run, with the error that explains why.
-func run(argv []string, env []string) error {
-	file := argv[0]
+// candidates returns the paths daemontools' pathexec_run tries for file, in
+// order: file itself if it names a directory, otherwise file in each
+// element of PATH ("/bin:/usr/bin" when PATH is unset, an empty element
+// being the current directory).
+func candidates(file string) []string {
 	if strings.IndexByte(file, '/') >= 0 {
-		return execve(file, argv, env)
+		return []string{file}
 	}
 	path, ok := os.LookupEnv("PATH")
 	if !ok {
 		path = "/bin:/usr/bin"
 	}
-	var saved error
-	for {
-		dir, rest, more := strings.Cut(path, ":")
+	var paths []string
+	for dir := range strings.SplitSeq(path, ":") {
 		if dir == "" {
 			dir = "."
 		}
-		err := execve(dir+"/"+file, argv, env)
-		if !errors.Is(err, syscall.ENOENT) {
-			saved = err
-			if !errors.Is(err, syscall.EACCES) && !errors.Is(err, syscall.EPERM) && !errors.Is(err, syscall.EISDIR) {
-				return err
-			}
-		}
-		if !more {
-			if saved != nil {
-				return saved
-			}
-			return err
-		}
-		path = rest
+		paths = append(paths, dir+"/"+file)
 	}
+	return paths
+}
+
+// failures follows the candidates that did not run and chooses the error
+// pathexec_run reports: a candidate that exists but may not be run
+// (EACCES, EPERM, EISDIR) is remembered and the search goes on; any other
+// error but ENOENT ends it; otherwise the last error is the one.
+type failures struct {
+	saved, last syscall.Errno
+}
+
+// add records the failure of a candidate and reports whether the next one
+// is to be tried.
+func (f *failures) add(err syscall.Errno) bool {
+	f.last = err
+	if err == syscall.ENOENT {
+		return true
+	}
+	f.saved = err
+	return err == syscall.EACCES || err == syscall.EPERM || err == syscall.EISDIR
+}
+
+// err is the error to report once the search is over.
+func (f *failures) err() syscall.Errno {
+	if f.saved != 0 {
+		return f.saved
+	}
+	return f.last
+}
+
+// run replaces the process with argv, looked up as daemontools' pathexec_run
+// does, with the environment env. It returns only when no candidate could be
+// run, with the error that explains why.
+func run(argv []string, env []string) error {
+	var f failures
+	for _, path := range candidates(argv[0]) {
+		// syscall.Exec fails only with an Errno.
+		errno, _ := syscall.Exec(path, argv, env).(syscall.Errno)
+		if !f.add(errno) {
+			break
+		}
+	}
+	return f.err()
+}
+
+// A preparedExec is run's work done ahead: the candidates and the argument
+// and environment vectors already in the form execve takes, so that exec
+// allocates nothing. softlimit needs that: once its limits are set, the Go
+// runtime, which has already reserved more address space than most limits
+// allow, would die of the first allocation that grows its heap.
+type preparedExec struct {
+	paths      []*byte
+	argv, envv []*byte
+}
+
+// prepareExec converts what run would try. It fails only for a string
+// that holds a NUL byte, which no command line or environment can.
+func prepareExec(argv, env []string) (*preparedExec, error) {
+	p := new(preparedExec)
+	var err error
+	if p.argv, err = syscall.SlicePtrFromStrings(argv); err != nil {
+		return nil, err
+	}
+	if p.envv, err = syscall.SlicePtrFromStrings(env); err != nil {
+		return nil, err
+	}
+	for _, path := range candidates(argv[0]) {
+		b, err := syscall.BytePtrFromString(path)
+		if err != nil {
+			return nil, err
+		}
+		p.paths = append(p.paths, b)
+	}
+	return p, nil
+}
+
+// exec tries the candidates in turn with execve, as run does, and returns
+// the error that explains why none ran. It neither allocates nor gives the
+// runtime back the soft limit on open files it raised at start-up; see
+// restoreStartupNofile.
+func (p *preparedExec) exec() syscall.Errno {
+	var f failures
+	for _, path := range p.paths {
+		_, _, errno := syscall.RawSyscall(syscall.SYS_EXECVE,
+			uintptr(unsafe.Pointer(path)),
+			uintptr(unsafe.Pointer(&p.argv[0])),
+			uintptr(unsafe.Pointer(&p.envv[0])))
+		if !f.add(errno) {
+			break
+		}
+	}
+	return f.err()
+}
+
+// restoreStartupNofile gives the process back the soft limit on open files
+// it started with. The syscall package raises that limit at start-up and
+// puts the original back only inside syscall.Exec, just before execve,
+// keeping it there if execve fails. A preparedExec bypasses syscall.Exec,
+// so this lets syscall.Exec fail once, on the empty path, which execve
+// refuses with ENOENT before looking at anything else.
+func restoreStartupNofile() {
+	syscall.Exec("", nil, nil)
 }
 
 // fatal prints "NAME: fatal: MESSAGE: ERROR" as daemontools does (the error

@@ -2,7 +2,9 @@ package chainload
 
 import (
 	"os"
+	"slices"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -32,57 +34,111 @@ var softlimitResources = [...][]int{
 
 // SoftlimitMain is softlimit: it lowers soft resource limits, then runs
 // child. Each option's value is a decimal number, or "=" for the hard
-// limit; a value above the hard limit is cut down to it. Like the
-// original, each limit is set as its option is read, and numbers wrap
-// around 2^64 rather than being refused.
+// limit; a value above the hard limit is cut down to it. Numbers wrap
+// around 2^64 rather than being refused, as the original's do.
 //
-// The limits are set in the Go process itself just before it execs, so the
-// Go runtime has to survive them for the few allocations exec needs; limits
-// so small that the child could not start either are the only ones where
-// this shows (the original is then killed by the kernel in execve, ichi may
-// die of the memory limit first).
+// The original sets each limit as it reads its option; ichi reads the whole
+// command line first and sets the limits, in the same order, only once the
+// child's exec is prepared, because the Go runtime cannot live under them:
+// it has reserved more than a gigabyte of address space at start-up, so
+// the first allocation that grows its heap afterwards would kill it. The
+// outcome is the same, since setting a soft limit at or below the hard one
+// cannot fail. If no candidate for child runs, the limits are put back
+// before the error is reported.
 func SoftlimitMain(argv []string) int {
 	const name = "softlimit"
+	var settings []rlimitSetting
 	p := sgetopt.New(argv, "a:c:d:f:l:m:o:p:r:s:t:", cli.Stderr)
 	for c := p.Next(); c != sgetopt.Done; c = p.Next() {
 		if c < 0 || c >= len(softlimitResources) || softlimitResources[c] == nil {
 			return usage(name, softlimitSynopsis, 100)
 		}
-		resources := softlimitResources[c]
-		for _, r := range resources {
-			if code := setSoftLimit(name, r, p.Arg); code != 0 {
-				return code
-			}
+		value, ok := uint64(0), p.Arg == "="
+		if !ok {
+			value, ok = scanUlong(p.Arg)
+		}
+		if !ok {
+			return usage(name, softlimitSynopsis, 100)
+		}
+		for _, r := range softlimitResources[c] {
+			settings = append(settings, rlimitSetting{resource: r, toHard: p.Arg == "=", value: value})
 		}
 	}
 	args := argv[p.Index:]
 	if len(args) == 0 {
 		return usage(name, softlimitSynopsis, 100)
 	}
-	return exec(name, args, os.Environ())
-}
 
-// setSoftLimit sets the soft limit of resource to arg (a number, or "=" for
-// the hard limit). A non-zero result is the exit status, the problem
-// already reported.
-func setSoftLimit(name string, resource int, arg string) int {
-	var r syscall.Rlimit
-	if err := syscall.Getrlimit(resource, &r); err != nil {
+	restoreStartupNofile()
+	limits, err := newLimits(settings)
+	if err != nil {
 		return fatal(name, "getrlimit failed", err)
 	}
-	if arg == "=" {
-		r.Cur = r.Max
-	} else {
-		n, ok := scanUlong(arg)
-		if !ok {
-			return usage(name, softlimitSynopsis, 100)
-		}
-		r.Cur = min(n, r.Max)
+	child, err := prepareExec(args, os.Environ())
+	if err != nil {
+		return fatal(name, "unable to run "+args[0], err)
 	}
-	// syscall.Setrlimit, not a raw system call: for RLIMIT_NOFILE it also
-	// tells the runtime not to restore its own start-up limit at exec.
-	if err := syscall.Setrlimit(resource, &r); err != nil {
-		return fatal(name, "setrlimit failed", err)
+	if errno := limits.set(limits.want); errno != 0 {
+		limits.set(limits.was)
+		return fatal(name, "setrlimit failed", errno)
+	}
+	errno := child.exec()
+	limits.set(limits.was)
+	return fatal(name, "unable to run "+args[0], errno)
+}
+
+// An rlimitSetting is one limit an option asks for: a number, or the hard
+// limit.
+type rlimitSetting struct {
+	resource int
+	toHard   bool
+	value    uint64
+}
+
+// rlimits are the limits softlimit changes, as they were and as they are
+// to be, each resource once, in the order of the options that first named
+// it.
+type rlimits struct {
+	resources []int
+	was, want []syscall.Rlimit
+}
+
+// newLimits reads the current limits of the resources settings names and
+// works out the new ones, applying settings in order as the original
+// applies its options: a later option for a resource overrides an earlier
+// one.
+func newLimits(settings []rlimitSetting) (*rlimits, error) {
+	l := new(rlimits)
+	for _, s := range settings {
+		i := slices.Index(l.resources, s.resource)
+		if i < 0 {
+			var r syscall.Rlimit
+			if err := syscall.Getrlimit(s.resource, &r); err != nil {
+				return nil, err
+			}
+			i = len(l.resources)
+			l.resources = append(l.resources, s.resource)
+			l.was, l.want = append(l.was, r), append(l.want, r)
+		}
+		r := &l.want[i]
+		if s.toHard {
+			r.Cur = r.Max
+		} else {
+			r.Cur = min(s.value, r.Max)
+		}
+	}
+	return l, nil
+}
+
+// set gives each resource its limit from values (l.was or l.want). It
+// allocates nothing, and stops at the first failure.
+func (l *rlimits) set(values []syscall.Rlimit) syscall.Errno {
+	for i, resource := range l.resources {
+		_, _, errno := syscall.RawSyscall6(syscall.SYS_PRLIMIT64, 0, uintptr(resource),
+			uintptr(unsafe.Pointer(&values[i])), 0, 0, 0)
+		if errno != 0 {
+			return errno
+		}
 	}
 	return 0
 }
