@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -132,19 +133,26 @@ func deviceModalias(dir string, uevent bool) (string, error) {
 const sysfsMax = 4096
 
 // readSysfs reads the sysfs attribute at path into buf, in one read: the
-// kernel renders an attribute whole. Plain system calls, not an os.File:
-// coldplug reads a few hundred of these at boot, where each os.File would
-// cost two more system calls (fstat) and its set-up, which in a TCG guest
-// is measured in milliseconds for the lot.
+// kernel renders an attribute whole. Raw system calls, not an os.File:
+// coldplug reads a hundred of these at boot, where each os.File would cost
+// two more system calls (fstat) and its set-up, and each system call made
+// the usual way can wake the runtime's monitor thread (see package
+// rawcall); reading an attribute never blocks.
 func readSysfs(path string, buf []byte) (int, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	p, err := unix.BytePtrFromString(path)
 	if err != nil {
-		return 0, &fs.PathError{Op: "open", Path: path, Err: err}
+		return 0, err
 	}
-	defer unix.Close(fd)
-	n, err := unix.Read(fd, buf)
-	if err != nil {
-		return 0, &fs.PathError{Op: "read", Path: path, Err: err}
+	atCwd := unix.AT_FDCWD
+	fd, _, errno := unix.RawSyscall6(unix.SYS_OPENAT, uintptr(atCwd), uintptr(unsafe.Pointer(p)),
+		unix.O_RDONLY|unix.O_CLOEXEC, 0, 0, 0)
+	if errno != 0 {
+		return 0, &fs.PathError{Op: "open", Path: path, Err: errno}
 	}
-	return n, nil
+	n, _, errno := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(buf))), uintptr(len(buf)))
+	unix.RawSyscall(unix.SYS_CLOSE, fd, 0, 0)
+	if errno != 0 {
+		return 0, &fs.PathError{Op: "read", Path: path, Err: errno}
+	}
+	return int(n), nil
 }

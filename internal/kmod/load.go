@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ichi-init/ichi/internal/rawcall"
 )
 
 // moduleInitCompressedFile is finit_module's flag for a compressed file
@@ -199,7 +201,7 @@ func (l *Loader) finit(rel, name string) error {
 	finit := l.Finit
 	if finit == nil {
 		finit = func(f *os.File, params string, flags int) error {
-			return unix.FinitModule(int(f.Fd()), params, flags)
+			return rawcall.FinitModule(int(f.Fd()), params, flags)
 		}
 	}
 	start := time.Now()

@@ -11,6 +11,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ichi-init/ichi/internal/rawcall"
 )
 
 // Entry is one line of /etc/fstab (fstab(5)).
@@ -124,7 +126,9 @@ func MountEntry(e Entry) error {
 		}
 		return nil
 	}
-	if err := unix.Mount(e.Spec, e.File, e.VfsType, e.Options.Flags, e.Options.Data); err != nil {
+	// A raw call (package rawcall): mounting a disk's file system keeps
+	// the kernel busy for tens of milliseconds at boot.
+	if err := rawcall.Mount(e.Spec, e.File, e.VfsType, e.Options.Flags, e.Options.Data); err != nil {
 		return fmt.Errorf("mount %s on %s: %w", e.Spec, e.File, err)
 	}
 	// A bind mount ignores the flags but MS_BIND|MS_REC; apply them with
