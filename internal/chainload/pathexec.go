@@ -52,9 +52,9 @@ func (e *Env) Apply(environ []string) []string {
 }
 
 // candidates returns the paths daemontools' pathexec_run tries for file, in
-// order: file itself if it names a directory, otherwise file in each
-// element of PATH ("/bin:/usr/bin" when PATH is unset, an empty element
-// being the current directory).
+// order: file itself if it contains a slash, otherwise file in each element
+// of PATH ("/bin:/usr/bin" when PATH is unset, an empty element being the
+// current directory).
 func candidates(file string) []string {
 	if strings.IndexByte(file, '/') >= 0 {
 		return []string{file}
@@ -73,46 +73,39 @@ func candidates(file string) []string {
 	return paths
 }
 
-// failures follows the candidates that did not run and chooses the error
-// pathexec_run reports: a candidate that exists but may not be run
-// (EACCES, EPERM, EISDIR) is remembered and the search goes on; any other
-// error but ENOENT ends it; otherwise the last error is the one.
-type failures struct {
-	saved, last syscall.Errno
-}
-
-// add records the failure of a candidate and reports whether the next one
-// is to be tried.
-func (f *failures) add(err syscall.Errno) bool {
-	f.last = err
-	if err == syscall.ENOENT {
-		return true
+// tryCandidates calls try for candidates 0 to n-1 until one ends the search,
+// and returns the error pathexec_run reports when none ran: a candidate that
+// exists but may not be run (EACCES, EPERM, EISDIR) is remembered and the
+// search goes on, as it does past ENOENT; any other error ends it; the
+// remembered error wins over the last one.
+func tryCandidates(n int, try func(i int) syscall.Errno) syscall.Errno {
+	var saved, last syscall.Errno
+	for i := range n {
+		last = try(i)
+		if last == syscall.ENOENT {
+			continue
+		}
+		saved = last
+		if last != syscall.EACCES && last != syscall.EPERM && last != syscall.EISDIR {
+			break
+		}
 	}
-	f.saved = err
-	return err == syscall.EACCES || err == syscall.EPERM || err == syscall.EISDIR
-}
-
-// err is the error to report once the search is over.
-func (f *failures) err() syscall.Errno {
-	if f.saved != 0 {
-		return f.saved
+	if saved != 0 {
+		return saved
 	}
-	return f.last
+	return last
 }
 
 // run replaces the process with argv, looked up as daemontools' pathexec_run
 // does, with the environment env. It returns only when no candidate could be
 // run, with the error that explains why.
 func run(argv []string, env []string) error {
-	var f failures
-	for _, path := range candidates(argv[0]) {
+	paths := candidates(argv[0])
+	return tryCandidates(len(paths), func(i int) syscall.Errno {
 		// syscall.Exec fails only with an Errno.
-		errno, _ := syscall.Exec(path, argv, env).(syscall.Errno)
-		if !f.add(errno) {
-			break
-		}
-	}
-	return f.err()
+		errno, _ := syscall.Exec(paths[i], argv, env).(syscall.Errno)
+		return errno
+	})
 }
 
 // A preparedExec is run's work done ahead: the candidates and the argument
@@ -151,17 +144,13 @@ func prepareExec(argv, env []string) (*preparedExec, error) {
 // runtime back the soft limit on open files it raised at start-up; see
 // restoreStartupNofile.
 func (p *preparedExec) exec() syscall.Errno {
-	var f failures
-	for _, path := range p.paths {
+	return tryCandidates(len(p.paths), func(i int) syscall.Errno {
 		_, _, errno := syscall.RawSyscall(syscall.SYS_EXECVE,
-			uintptr(unsafe.Pointer(path)),
+			uintptr(unsafe.Pointer(p.paths[i])),
 			uintptr(unsafe.Pointer(&p.argv[0])),
 			uintptr(unsafe.Pointer(&p.envv[0])))
-		if !f.add(errno) {
-			break
-		}
-	}
-	return f.err()
+		return errno
+	})
 }
 
 // restoreStartupNofile gives the process back the soft limit on open files

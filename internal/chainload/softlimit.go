@@ -53,15 +53,13 @@ func SoftlimitMain(argv []string) int {
 		if c < 0 || c >= len(softlimitResources) || softlimitResources[c] == nil {
 			return usage(name, softlimitSynopsis, 100)
 		}
-		value, ok := uint64(0), p.Arg == "="
-		if !ok {
-			value, ok = scanUlong(p.Arg)
-		}
-		if !ok {
+		toHard := p.Arg == "="
+		value, ok := scanUlong(p.Arg)
+		if !toHard && !ok {
 			return usage(name, softlimitSynopsis, 100)
 		}
 		for _, r := range softlimitResources[c] {
-			settings = append(settings, rlimitSetting{resource: r, toHard: p.Arg == "=", value: value})
+			settings = append(settings, rlimitSetting{resource: r, toHard: toHard, value: value})
 		}
 	}
 	args := argv[p.Index:]
