@@ -18,6 +18,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -44,6 +45,8 @@ type Index struct {
 	indexOnce sync.Once
 	byBus     map[string][]int // aliases by the text before ':' when it is literal
 	other     []int            // aliases whose bus part has a wildcard or no ':'
+	globBuses []string         // the distinct bus parts that have a wildcard
+	colonless bool             // some alias has no ':'
 }
 
 // Module is one line of modules.dep.
@@ -241,10 +244,16 @@ func lines(r io.Reader, fn func(n int, line string) error) error {
 func (ix *Index) indexAliases() {
 	ix.byBus = map[string][]int{}
 	ix.other = nil
+	ix.globBuses, ix.colonless = nil, false
 	for i, a := range ix.Aliases {
 		bus, _, ok := strings.Cut(a.Pattern, ":")
 		if !ok || strings.ContainsAny(bus, "*?[") {
 			ix.other = append(ix.other, i)
+			if !ok {
+				ix.colonless = true
+			} else if !slices.Contains(ix.globBuses, bus) {
+				ix.globBuses = append(ix.globBuses, bus)
+			}
 			continue
 		}
 		ix.byBus[bus] = append(ix.byBus[bus], i)

@@ -199,7 +199,7 @@ func TestBusModaliasesOnce(t *testing.T) {
 	add("cpu", "cpu0", "")
 	os.WriteFile(filepath.Join(sys, "cpu", "devices", "cpu0", "uevent"), []byte("DRIVER=processor\nMODALIAS=cpu:type:x86\n"), 0o444)
 	seen := map[string]bool{}
-	got, err := busModaliases(sys, seen)
+	got, err := busModaliases(sys, seen, func(string) bool { return true })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +212,7 @@ func TestBusModaliasesOnce(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(sys, "virtio", "devices", "nomodalias", "modalias"), []byte("virtio:four\n"), 0o444); err != nil {
 		t.Fatal(err)
 	}
-	got, err = busModaliases(sys, seen)
+	got, err = busModaliases(sys, seen, func(string) bool { return true })
 	if err != nil {
 		t.Fatal(err)
 	}
