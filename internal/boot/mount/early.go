@@ -29,25 +29,31 @@ var EarlyMounts = []Mount{
 }
 
 // MountEarly mounts each of mounts under root ("/" on a machine) whose
-// target is not a mount point yet, creating the directory when missing. It
-// reads the mount table from root's /proc/self/mountinfo, mounting /proc
-// first when it is not there (until then, nothing is known to be mounted).
-// Each failure is reported and the rest still
-// mounted. It returns the targets it mounted.
+// target is not a mount point yet, creating the directory when missing.
+// statx(2) tells whether a target is a mount point; on a kernel before
+// 5.8 it reads the mount table from root's /proc/self/mountinfo instead,
+// mounting /proc first when it is not there (until then, nothing is known
+// to be mounted). Each failure is reported and the rest still mounted. It
+// returns the targets it mounted.
 func MountEarly(root string, mounts []Mount) (mounted []string, err error) {
 	var errs []error
-	// The table is read once, as soon as /proc is there: what is mounted
-	// after that is mounted here, and each target comes once.
+	// Without statx's answer, the table is read once, as soon as /proc is
+	// there: what is mounted after that is mounted here, and each target
+	// comes once.
 	var infos []Info
 	known := false
 	for _, m := range mounts {
 		target := filepath.Join(root, m.Target)
-		if !known {
-			var ierr error
-			infos, ierr = ReadMountinfo(filepath.Join(root, "/proc/self/mountinfo"))
-			known = ierr == nil
+		isMount, ok := statxMountRoot(target)
+		if !ok {
+			if !known {
+				var ierr error
+				infos, ierr = ReadMountinfo(filepath.Join(root, "/proc/self/mountinfo"))
+				known = ierr == nil
+			}
+			isMount = known && IsMountPoint(infos, target)
 		}
-		if known && IsMountPoint(infos, target) {
+		if isMount {
 			continue
 		}
 		if err := os.MkdirAll(target, 0o755); err != nil {

@@ -96,12 +96,18 @@ func MountFstab(path string) (mounted []string, err error) {
 		if e.Options.NoAuto {
 			continue
 		}
-		infos, err := ReadMountinfo("")
-		if err != nil {
-			return mounted, errors.Join(append(errs, err)...)
-		}
-		if e.VfsType != "swap" && IsMountPoint(infos, e.File) && e.Options.Flags&unix.MS_REMOUNT == 0 {
-			continue
+		if e.VfsType != "swap" && e.Options.Flags&unix.MS_REMOUNT == 0 {
+			isMount, ok := statxMountRoot(e.File)
+			if !ok {
+				infos, err := ReadMountinfo("")
+				if err != nil {
+					return mounted, errors.Join(append(errs, err)...)
+				}
+				isMount = IsMountPoint(infos, e.File)
+			}
+			if isMount {
+				continue
+			}
 		}
 		if err := MountEntry(e); err != nil {
 			if !e.Options.NoFail {

@@ -248,3 +248,37 @@ func TestMountInNamespace(t *testing.T) {
 		t.Errorf("fstab error\n got %q\nwant %q", r.FstabErr, want)
 	}
 }
+
+// statx's answer agrees with the mount table on every mount point here
+// (whose path has no symbolic link: statx follows them, the table does
+// not), and a directory that is not a mount point is not one.
+func TestStatxMountRootAgreesWithMountinfo(t *testing.T) {
+	infos, err := ReadMountinfo("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, in := range infos {
+		if real, err := filepath.EvalSymlinks(in.MountPoint); err != nil || real != in.MountPoint {
+			continue
+		}
+		mounted, ok := statxMountRoot(in.MountPoint)
+		if !ok {
+			t.Fatalf("statx does not tell whether %s is a mount point (kernel before 5.8?)", in.MountPoint)
+		}
+		if !mounted {
+			t.Errorf("%s is in the mount table, and statx says it is not a mount point", in.MountPoint)
+		}
+		checked++
+	}
+	if checked == 0 {
+		t.Fatal("no mount point checked")
+	}
+	dir := t.TempDir()
+	if mounted, ok := statxMountRoot(dir); !ok || mounted {
+		t.Errorf("statx on the plain directory %s: mounted %v, ok %v", dir, mounted, ok)
+	}
+	if mounted, ok := statxMountRoot(filepath.Join(dir, "missing")); !ok || mounted {
+		t.Errorf("statx on a missing path: mounted %v, ok %v", mounted, ok)
+	}
+}
