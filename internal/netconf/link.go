@@ -8,15 +8,34 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // LoopbackUp sets lo up; the kernel gives it 127.0.0.1/8 and ::1 itself.
+// It uses the interface flag ioctls, not netlink: at boot it runs before
+// anything else of the network, and in a TCG guest the first netlink
+// request through the netlink package (its sockets, its request and its
+// parsing of a link, each run for the first time) took 27 ms where the
+// ioctls take one.
 func LoopbackUp() error {
-	lo, err := netlink.LinkByName("lo")
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("netconf: lo: socket: %w", err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
 	if err != nil {
 		return fmt.Errorf("netconf: lo: %w", err)
 	}
-	if err := netlink.LinkSetUp(lo); err != nil {
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("netconf: lo: %w", err)
+	}
+	flags := ifr.Uint16()
+	if flags&unix.IFF_UP != 0 {
+		return nil
+	}
+	ifr.SetUint16(flags | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
 		return fmt.Errorf("netconf: lo: set up: %w", err)
 	}
 	return nil
