@@ -168,7 +168,7 @@ func (c *DHCPClient) run(ctx context.Context) {
 		var err error
 		if link == nil {
 			if link, err = FindLink(c.o.Device, c.o.LinkWait); err == nil {
-				err = netlink.LinkSetUp(link)
+				err = SetUp(link.Attrs().Name)
 			}
 			if err != nil {
 				link = nil

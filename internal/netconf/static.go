@@ -41,8 +41,8 @@ func ApplyStatic(p IPParam, resolvConf string, linkWait time.Duration) (Applied,
 	}
 	name := link.Attrs().Name
 	a := Applied{Device: name, Addr: netip.PrefixFrom(p.Client, p.Bits), Gateway: p.Gateway, DNS: p.DNS}
-	if err := netlink.LinkSetUp(link); err != nil {
-		return a, fmt.Errorf("netconf: %s: set up: %w", name, err)
+	if err := SetUp(name); err != nil {
+		return a, err
 	}
 	if err := netlink.AddrReplace(link, &netlink.Addr{IPNet: ipnet(a.Addr)}); err != nil {
 		return a, fmt.Errorf("netconf: %s: address %s: %w", name, a.Addr, err)
