@@ -1,8 +1,9 @@
 // Package kmod loads Linux kernel modules the way modprobe does, without
 // modprobe: the module's dependencies from modules.dep first, each with
-// finit_module(2); and coldplug, which reads the MODALIAS of every device on
-// every bus in /sys/bus and loads the modules whose aliases in modules.alias
-// match, so that a machine's network card or disk works without being named.
+// finit_module(2); and coldplug, which reads the MODALIAS of the devices on
+// the buses in /sys/bus (those some alias could match) and loads the modules
+// whose aliases in modules.alias match, so that a machine's network card or
+// disk works without being named.
 //
 // It reads depmod's text files in /lib/modules/$(uname -r): modules.dep,
 // modules.alias, modules.builtin and modules.softdep (the pre: and post:
