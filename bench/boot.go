@@ -8,12 +8,13 @@ package main
 //
 // Three machines: QEMU's default one (what make run and vmtest boot, one
 // processor), the same with a virtio RNG, and the same with two processors
-// (multi-threaded TCG, one host thread each). ichi's DHCP client needs the
-// kernel's random generator, which without a hardware source takes about a
-// second of a TCG boot to get ready; busybox's udhcpc does not wait for it.
-// With two processors ichi loads the file system's modules beside the
-// devices'; busybox init runs its sysinit lines one after the other either
-// way.
+// (multi-threaded TCG, one host thread each). The RNG machine was added when
+// ichi's DHCP client waited for the kernel's random generator (about a
+// second of a TCG boot without a hardware source); it no longer does, and
+// the machine stays as one more device: ichi's coldplug loads its driver,
+// busybox init's fixed modprobe list does not. With two processors ichi
+// loads the file system's modules beside the devices'; busybox init runs
+// its sysinit lines one after the other either way.
 
 import (
 	"bufio"
