@@ -9,14 +9,15 @@
 // a session of its own too (as with dumb-init), which keeps the kernel from
 // walking PROGRAM's process group at each exit of its members. It inherits
 // init's environment, every descriptor init inherited without close-on-exec,
-// and the signal dispositions init inherited. Every signal init receives, except SIGCHLD (the reaper's) and
-// SIGTTIN and SIGTTOU, is forwarded to PROGRAM, or to its process group
-// with -g. Once PROGRAM has taken the terminal, init ignores SIGTTIN and
-// SIGTTOU, so that it is never stopped for writing to the terminal it gave
-// away. Zombies are reaped: as PID 1 every orphan of the namespace
-// comes to init; otherwise init makes itself a child subreaper and warns when
-// the kernel refuses. When PROGRAM exits, init exits with its status, 128+N
-// when it died of signal N, or 0 for a status named by -e.
+// and the signal dispositions init inherited. Every signal init receives,
+// except SIGCHLD (the reaper's) and SIGTTIN and SIGTTOU, is forwarded to
+// PROGRAM, or to its process group with -g. Once PROGRAM has taken the
+// terminal, init ignores SIGTTIN and SIGTTOU, so that it is never stopped
+// for writing to the terminal it gave away. Zombies are reaped: as PID 1
+// every orphan of the namespace comes to init; otherwise init makes itself
+// a child subreaper and warns when the kernel refuses. When PROGRAM exits,
+// init exits with its status, 128+N when it died of signal N, or 0 for a
+// status named by -e.
 //
 // With a service directory (-S DIR), the services in it are supervised beside
 // PROGRAM by the embedded scanner (internal/svscan), whose catch-all copies

@@ -15,10 +15,10 @@ import (
 // Coldplug loads the modules the devices present ask for, as udev's
 // coldplug does at boot: it reads the modalias of the devices on the buses
 // under sysBus (see DeviceModalias and WantsBus), looks each alias up and
-// loads what matches. Loading a driver can make new devices appear, even new buses
-// (virtio_pci makes the virtio bus and its network device, which wants
-// virtio_net), so it looks again until a round loads nothing new, at most
-// rounds times; a later round reads only the devices it has not seen.
+// loads what matches. Loading a driver can make new devices appear, even
+// new buses (virtio_pci makes the virtio bus and its network device, which
+// wants virtio_net), so it looks again until a round loads nothing new, at
+// most rounds times; a later round reads only the devices it has not seen.
 // It returns the modules it loaded or found loaded, and the failures joined;
 // one failure does not stop the others.
 //

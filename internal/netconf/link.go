@@ -63,7 +63,8 @@ func FindLink(name string, wait time.Duration) (netlink.Link, error) {
 
 // findLink looks name up, or the first interface that is not loopback,
 // in the standard library's interface list, and returns it as the netlink
-// package's link for the address and route calls (which use its index).
+// package's link for the address and route calls: with its index, which
+// they use, and its name, for messages.
 func findLink(name string) (netlink.Link, error) {
 	ifs, err := net.Interfaces()
 	if err != nil {
@@ -72,10 +73,7 @@ func findLink(name string) (netlink.Link, error) {
 	sort.Slice(ifs, func(i, j int) bool { return ifs[i].Index < ifs[j].Index })
 	for _, ifc := range ifs {
 		if name == "" && ifc.Flags&net.FlagLoopback == 0 || name != "" && ifc.Name == name {
-			return &netlink.Device{LinkAttrs: netlink.LinkAttrs{
-				Index: ifc.Index, Name: ifc.Name, MTU: ifc.MTU,
-				HardwareAddr: ifc.HardwareAddr, Flags: ifc.Flags,
-			}}, nil
+			return &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: ifc.Index, Name: ifc.Name}}, nil
 		}
 	}
 	if name != "" {
