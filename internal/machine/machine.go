@@ -310,17 +310,17 @@ func (m *machine) loadFilesystems(entries []mount.Entry) {
 	}
 }
 
-// startDHCP brings the loopback up and starts the DHCP client of ip= (a
-// DHCP method); network waits for its first lease.
+// startDHCP starts the DHCP client of ip= (a DHCP method) and then brings
+// the loopback up, so that the client's goroutine can go to work on the
+// network card while the kernel sets lo up (15-17 ms of a TCG guest's
+// boot): with two processors, the two overlap. network waits for the
+// client's first lease.
 func (m *machine) startDHCP(ip netconf.IPParam) error {
-	if err := netconf.LoopbackUp(); err != nil {
-		return err
-	}
 	m.dhcp = netconf.StartDHCP(netconf.DHCPOptions{
 		Device: ip.Device, LinkWait: 5 * time.Second, Hostname: ip.Hostname,
 		Logf: func(f string, a ...any) { m.logf("ichi: "+f, a...) },
 	})
-	return nil
+	return netconf.LoopbackUp()
 }
 
 // network configures the network of ip= (its DHCP client may have been
@@ -328,9 +328,8 @@ func (m *machine) startDHCP(ip netconf.IPParam) error {
 // kernel command line's timeout.
 func (m *machine) network(ip netconf.IPParam) error {
 	if m.dhcp == nil && ip.Method == netconf.DHCP {
-		if err := m.startDHCP(ip); err != nil { // loopback and all
-			return err
-		}
+		loErr := m.startDHCP(ip) // the client, then the loopback
+		return joinErrs([]error{loErr, m.waitDHCP()})
 	}
 	if m.dhcp != nil {
 		return m.waitDHCP()

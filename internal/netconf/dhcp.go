@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"runtime/debug"
 	"sync"
@@ -179,7 +180,7 @@ func (c *DHCPClient) run(ctx context.Context) {
 			}
 		}
 		name := link.Attrs().Name
-		lease, raw, err := c.exchange(ctx, name, nil)
+		lease, raw, sock, err := c.exchange(ctx, name, nil)
 		if err != nil {
 			c.fail(fmt.Errorf("%s: %w", name, err))
 			sleep(ctx, backoff)
@@ -187,16 +188,18 @@ func (c *DHCPClient) run(ctx context.Context) {
 			continue
 		}
 		backoff = time.Second
-		c.keep(ctx, link, lease, raw)
+		c.keep(ctx, link, lease, raw, sock)
 	}
 }
 
-// keep applies a lease and renews it until it is lost or ctx ends.
-func (c *DHCPClient) keep(ctx context.Context, link netlink.Link, lease Lease, raw *nclient4.Lease) {
+// keep applies a lease and renews it until it is lost or ctx ends. sock is
+// the socket of the exchange that got the lease, closed once the lease is
+// applied.
+func (c *DHCPClient) keep(ctx context.Context, link netlink.Link, lease Lease, raw *nclient4.Lease, sock io.Closer) {
 	name := link.Attrs().Name
 	var prev netip.Prefix
 	for {
-		if err := c.apply(link, lease, prev); err != nil {
+		if err := c.applyThenClose(link, lease, prev, sock); err != nil {
 			c.fail(err)
 		}
 		prev = lease.Addr
@@ -209,9 +212,9 @@ func (c *DHCPClient) keep(ctx context.Context, link netlink.Link, lease Lease, r
 			return
 		}
 		for {
-			next, nraw, err := c.exchange(ctx, name, raw)
+			next, nraw, nsock, err := c.exchange(ctx, name, raw)
 			if err == nil {
-				lease, raw = next, nraw
+				lease, raw, sock = next, nraw, nsock
 				break
 			}
 			var nak *nclient4.ErrNak
@@ -232,14 +235,22 @@ func (c *DHCPClient) keep(ctx context.Context, link netlink.Link, lease Lease, r
 }
 
 // exchange runs DISCOVER/OFFER/REQUEST/ACK, or a renewing REQUEST when old
-// is set, on a socket opened for it and closed after: a packet socket left
-// open would copy every IP packet of the interface to init.
-func (c *DHCPClient) exchange(ctx context.Context, dev string, old *nclient4.Lease) (Lease, *nclient4.Lease, error) {
+// is set, on a socket opened for it. A packet socket left open would copy
+// every IP packet of the interface to init, so the socket is closed after
+// the exchange: by exchange when it fails, else by the caller, which gets it
+// to close once it has applied the lease. Closing a packet socket waits for
+// an RCU grace period in the kernel (synchronize_net), 6-30 ms in a TCG
+// guest: the boot waits for the first lease, not for that.
+func (c *DHCPClient) exchange(ctx context.Context, dev string, old *nclient4.Lease) (_ Lease, _ *nclient4.Lease, sock io.Closer, err error) {
 	cl, err := nclient4.New(dev, nclient4.WithTimeout(c.o.ExchangeTimeout))
 	if err != nil {
-		return Lease{}, nil, fmt.Errorf("open: %w", err)
+		return Lease{}, nil, nil, fmt.Errorf("open: %w", err)
 	}
-	defer cl.Close()
+	defer func() {
+		if err != nil {
+			cl.Close()
+		}
+	}()
 	var mods []dhcpv4.Modifier
 	if c.o.Hostname != "" {
 		mods = append(mods, dhcpv4.WithOption(dhcpv4.OptHostName(c.o.Hostname)))
@@ -253,15 +264,15 @@ func (c *DHCPClient) exchange(ctx context.Context, dev string, old *nclient4.Lea
 		raw, err = cl.Renew(ctx, old, mods...)
 	}
 	if err != nil {
-		return Lease{}, nil, err
+		return Lease{}, nil, nil, err
 	}
 	l, err := leaseFromACK(dev, raw.ACK)
 	if err != nil {
-		return Lease{}, nil, err
+		return Lease{}, nil, nil, err
 	}
 	l.Acquired = raw.CreationTime
 	l.Renewed = old != nil
-	return l, raw, nil
+	return l, raw, cl, nil
 }
 
 // leaseFromACK reads what ichi uses from an ACK.
@@ -320,6 +331,13 @@ func validDomain(d string) bool {
 		}
 	}
 	return true
+}
+
+// applyThenClose applies the lease (see apply) and then closes sock, the
+// socket of the exchange that got it, also when apply panics.
+func (c *DHCPClient) applyThenClose(link netlink.Link, l Lease, prev netip.Prefix, sock io.Closer) error {
+	defer sock.Close()
+	return c.apply(link, l, prev)
 }
 
 // apply sets the lease's address with the lease's lifetime (so the kernel

@@ -88,9 +88,52 @@ func child(what string) int {
 				return 1
 			}
 		}
+		// The client closes each exchange's packet socket once it has
+		// applied the lease; one left open would copy every packet of
+		// the interface to init for the lease's lifetime.
+		for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
+			n, err := openPacketSockets()
+			if err != nil {
+				emit(childEvent{Event: "error", Err: err.Error()})
+				return 1
+			}
+			if n == 0 {
+				break
+			}
+			if time.Since(start) > 2*time.Second {
+				emit(childEvent{Event: "error", Err: fmt.Sprintf("%d packet sockets still open 2s after the last lease", n)})
+				return 1
+			}
+		}
 		return 0
 	}
 	return 2
+}
+
+// openPacketSockets counts the process's open packet sockets: its socket
+// descriptors whose inode /proc/self/net/packet lists.
+func openPacketSockets() (int, error) {
+	b, err := os.ReadFile("/proc/self/net/packet")
+	if err != nil {
+		return 0, err
+	}
+	inodes := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n")[1:] {
+		if f := strings.Fields(line); len(f) > 0 {
+			inodes["socket:["+f[len(f)-1]+"]"] = true
+		}
+	}
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, fd := range fds {
+		if target, err := os.Readlink("/proc/self/fd/" + fd.Name()); err == nil && inodes[target] {
+			n++
+		}
+	}
+	return n, nil
 }
 
 var nsSeq atomic.Int32
