@@ -311,10 +311,10 @@ func (m *machine) loadFilesystems(entries []mount.Entry) {
 }
 
 // startDHCP starts the DHCP client of ip= (a DHCP method) and then brings
-// the loopback up, so that the client's goroutine can go to work on the
-// network card while the kernel sets lo up (15-17 ms of a TCG guest's
-// boot): with two processors, the two overlap. network waits for the
-// client's first lease.
+// the loopback up, so that the client's goroutine goes to work on the
+// network card while the kernel sets lo up (10-17 ms of a TCG guest's
+// boot). In that order the boot reached supervision 10-15 ms sooner, on
+// one processor as on two. network waits for the client's first lease.
 func (m *machine) startDHCP(ip netconf.IPParam) error {
 	m.dhcp = netconf.StartDHCP(netconf.DHCPOptions{
 		Device: ip.Device, LinkWait: 5 * time.Second, Hostname: ip.Hostname,
