@@ -239,7 +239,7 @@ func (c *DHCPClient) keep(ctx context.Context, link netlink.Link, lease Lease, r
 // every IP packet of the interface to init, so the socket is closed after
 // the exchange: by exchange when it fails, else by the caller, which gets it
 // to close once it has applied the lease. Closing a packet socket waits for
-// an RCU grace period in the kernel (synchronize_net), 6-30 ms in a TCG
+// an RCU grace period in the kernel (synchronize_net), 9-33 ms in a TCG
 // guest: the boot waits for the first lease, not for that.
 func (c *DHCPClient) exchange(ctx context.Context, dev string, old *nclient4.Lease) (_ Lease, _ *nclient4.Lease, sock io.Closer, err error) {
 	cl, err := nclient4.New(dev, nclient4.WithTimeout(c.o.ExchangeTimeout))
