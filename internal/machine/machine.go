@@ -1,8 +1,9 @@
 // Package machine is ichi as PID 1 of a machine: it boots (early mounts,
-// console, kernel command line, kernel modules and coldplug, /etc/fstab,
-// host name, network, whose DHCP exchange runs during the fstab's mounts),
-// supervises the service directory, waits for a signal asking for the end,
-// and shuts down in the order that loses nothing.
+// its own threads' timer slack, console, kernel command line, kernel
+// modules and coldplug, /etc/fstab, host name, network, whose DHCP
+// exchange runs during the fstab's mounts), supervises the service
+// directory, waits for a signal asking for the end, and shuts down in the
+// order that loses nothing.
 //
 // PID 1 must never exit and never panic (the kernel would panic): every
 // step's failure is printed and the boot goes on; a panic in the boot is
@@ -31,6 +32,7 @@ import (
 	"github.com/ichi-init/ichi/internal/kmod"
 	"github.com/ichi-init/ichi/internal/netconf"
 	"github.com/ichi-init/ichi/internal/reaper"
+	"github.com/ichi-init/ichi/internal/timerslack"
 	"golang.org/x/sys/unix"
 )
 
@@ -42,7 +44,15 @@ const (
 	SysCPU       = "/sys/bus/cpu/devices/cpu0"
 	Console      = "/dev/console"
 	Shell        = "/bin/sh"
+	Proc         = "/proc"
 )
+
+// TimerSlack is the timer slack of init's own threads (see package
+// timerslack); its children start with the slack the kernel gave init.
+// Booting the mail appliance in a one-processor TCG guest, 1 ms and 4 ms
+// both brought the time from the kernel's start of /init to the SMTP
+// server's start down by about 40-50 ms (8 boots of each, alternated).
+const TimerSlack = 4 * time.Millisecond
 
 // machine is the state of one run of PID 1.
 type machine struct {
@@ -57,9 +67,12 @@ type machine struct {
 	// beside the devices' on a machine with more than one processor,
 	// are in; nil when they are not loaded ahead.
 	fsModules chan struct{}
-	dhcp      *netconf.DHCPClient
-	start     StartSupervisor
-	sup       Supervisor
+	// childSlack is the timer slack the kernel gave init, which its
+	// children get; zero when init's own was not raised.
+	childSlack time.Duration
+	dhcp       *netconf.DHCPClient
+	start      StartSupervisor
+	sup        Supervisor
 }
 
 // NewMain returns the machine role's entry point (for cmd/init), which
@@ -167,8 +180,9 @@ func (m *machine) boot() {
 		_, err := mount.MountEarly("/", mount.EarlyMounts)
 		return err
 	})
+	m.step("timer slack", m.raiseTimerSlack)
 	m.step("console", func() error { return mount.AttachConsole(Console) })
-	m.reaper = reaper.Start(reaper.Options{})
+	m.startReaper()
 	// Ctrl-alt-del becomes SIGINT to init instead of an instant reboot.
 	m.step("ctrl-alt-del", func() error { return unix.Reboot(unix.LINUX_REBOOT_CMD_CAD_OFF) })
 	m.step("kernel command line", func() (err error) {
@@ -216,6 +230,25 @@ func (m *machine) boot() {
 		}
 		return err
 	})
+}
+
+// raiseTimerSlack gives every thread of init TimerSlack, and keeps the
+// slack it had for its children. A slack already larger is left alone.
+func (m *machine) raiseTimerSlack() error {
+	runtime.LockOSThread()
+	own, err := timerslack.Thread()
+	runtime.UnlockOSThread()
+	if err != nil || own >= TimerSlack {
+		return err
+	}
+	m.childSlack = own // from here on, whatever SetProcess manages
+	return timerslack.SetProcess(Proc, TimerSlack)
+}
+
+// startReaper starts the reaper, which forks init's children with the
+// slack the kernel gave init.
+func (m *machine) startReaper() {
+	m.reaper = reaper.Start(reaper.Options{ChildTimerSlack: m.childSlack})
 }
 
 func (m *machine) modules() error {
@@ -404,7 +437,7 @@ func (m *machine) shutdown(action power.Action) {
 // waits for it; without a shell, it returns at once to wait for a signal.
 func (m *machine) emergency() {
 	if m.reaper == nil {
-		m.reaper = reaper.Start(reaper.Options{})
+		m.startReaper()
 	}
 	con, err := os.OpenFile(Console, os.O_RDWR, 0)
 	if err != nil {

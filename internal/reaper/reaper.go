@@ -44,6 +44,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/ichi-init/ichi/internal/timerslack"
 	"golang.org/x/sys/unix"
 )
 
@@ -79,11 +80,17 @@ type Options struct {
 	// only the process's own children. Standalone tools such as supervise
 	// use it, as daemontools' supervise does not adopt orphans.
 	ChildrenOnly bool
+	// ChildTimerSlack is the timer slack every spawned child starts
+	// with, when the process runs with another (see package
+	// timerslack): Spawn forks from a thread set to it for the fork.
+	// Zero means that children inherit the spawning thread's.
+	ChildTimerSlack time.Duration
 }
 
 // Reaper is the one owner of wait4 in the process. Create it with Start.
 type Reaper struct {
-	role Role
+	role       Role
+	childSlack time.Duration // Options.ChildTimerSlack
 
 	mu       sync.Mutex // held around fork+register and around wait4+lookup
 	children map[int]*Child
@@ -107,10 +114,11 @@ type Reaper struct {
 // to warn).
 func Start(opts Options) *Reaper {
 	r := &Reaper{
-		children: make(map[int]*Child),
-		sigchld:  make(chan os.Signal, 1),
-		stop:     make(chan struct{}),
-		stopped:  make(chan struct{}),
+		childSlack: opts.ChildTimerSlack,
+		children:   make(map[int]*Child),
+		sigchld:    make(chan os.Signal, 1),
+		stop:       make(chan struct{}),
+		stopped:    make(chan struct{}),
 	}
 	switch {
 	case os.Getpid() == 1:
@@ -421,6 +429,13 @@ func (r *Reaper) Spawn(cmd Cmd) (*Child, error) {
 	if attr.Env == nil {
 		attr.Env = []string{}
 	}
+	if r.childSlack > 0 {
+		restore, err := childSlackThread(r.childSlack)
+		if err != nil {
+			return nil, fmt.Errorf("start %s: %w", cmd.Path, err)
+		}
+		defer restore()
+	}
 	pidfd := -1
 	r.mu.Lock()
 	// Checked under the lock, which watchLocked counts under too, so that
@@ -450,6 +465,28 @@ func (r *Reaper) Spawn(cmd Cmd) (*Child, error) {
 		go watcher()
 	}
 	return c, nil
+}
+
+// childSlackThread locks the calling goroutine to its thread and sets the
+// thread's timer slack to slack, so that a child forked from it starts
+// with that slack. restore sets the thread's own slack back and unlocks
+// it; if that fails, the thread stays locked, and the runtime ends it with
+// the goroutine rather than run other goroutines on it.
+func childSlackThread(slack time.Duration) (restore func(), err error) {
+	runtime.LockOSThread()
+	own, err := timerslack.Thread()
+	if err == nil && own != slack {
+		err = timerslack.SetThread(slack)
+	}
+	if err != nil {
+		runtime.UnlockOSThread()
+		return nil, err
+	}
+	return func() {
+		if own == slack || timerslack.SetThread(own) == nil {
+			runtime.UnlockOSThread()
+		}
+	}, nil
 }
 
 // Done is closed when the child has been reaped; Status is valid then.

@@ -1,12 +1,18 @@
 package reaper
 
 import (
+	"io"
 	"os"
+	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ichi-init/ichi/internal/testutil"
+	"github.com/ichi-init/ichi/internal/timerslack"
 )
 
 func TestSpawnDeliversExitCodeAndSignal(t *testing.T) {
@@ -225,5 +231,53 @@ func TestPidfdsAreBounded(t *testing.T) {
 	}
 	if w := r.watched.Load(); w != 0 {
 		t.Errorf("%d pidfds still open after every child was reaped", w)
+	}
+}
+
+// TestChildTimerSlack checks that a child starts with
+// Options.ChildTimerSlack, not with the slack of init's threads, and that
+// without the option it inherits the spawning thread's.
+func TestChildTimerSlack(t *testing.T) {
+	testutil.NeedRoot(t) // setting the process's slack takes CAP_SYS_NICE
+	runtime.LockOSThread()
+	old, err := timerslack.Thread()
+	runtime.UnlockOSThread()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer timerslack.SetProcess("/proc", old)
+	const own, child = 3 * time.Millisecond, 70 * time.Microsecond
+	if err := timerslack.SetProcess("/proc", own); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		slack, want time.Duration
+	}{
+		{0, own},
+		{child, child},
+	} {
+		r := Start(Options{ChildrenOnly: true, ChildTimerSlack: tt.slack})
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := r.Spawn(Cmd{Path: "/bin/sh", Args: []string{"sh", "-c", "cat /proc/self/timerslack_ns"}, Files: []*os.File{nil, pw, os.Stderr}})
+		pw.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, _ := io.ReadAll(pr)
+		pr.Close()
+		c.Wait()
+		r.Stop()
+		if got := strings.TrimSpace(string(out)); got != strconv.FormatInt(tt.want.Nanoseconds(), 10) {
+			t.Errorf("ChildTimerSlack %v: the child's slack is %q ns, want %d", tt.slack, got, tt.want.Nanoseconds())
+		}
+	}
+	// The spawning threads went back to init's own slack.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if d, _ := timerslack.Thread(); d != own {
+		t.Errorf("a thread of the process after the spawns: slack %v, want %v", d, own)
 	}
 }
