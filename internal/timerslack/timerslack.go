@@ -15,7 +15,7 @@
 // less often, and init's own timers (a restart pause of a second, a DHCP
 // renewal) do not mind firing a few milliseconds late. Its children must
 // not inherit that, so the reaper forks each of them from a thread set
-// back to the slack the machine gave init.
+// back to the slack the kernel gave init.
 package timerslack
 
 import (
@@ -46,11 +46,20 @@ func Thread() (time.Duration, error) {
 // is the slack the thread started with. The caller must have locked its
 // goroutine to its thread.
 func SetThread(d time.Duration) error {
-	if d < 1 {
-		return fmt.Errorf("timer slack %v: must be at least 1ns", d)
+	if err := check(d); err != nil {
+		return err
 	}
 	if err := unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(d), 0, 0, 0); err != nil {
 		return fmt.Errorf("prctl PR_SET_TIMERSLACK %d: %w", d.Nanoseconds(), err)
+	}
+	return nil
+}
+
+// check refuses a slack below a nanosecond, which the kernel would read as
+// "the thread's default".
+func check(d time.Duration) error {
+	if d < 1 {
+		return fmt.Errorf("timer slack %v: must be at least 1ns", d)
 	}
 	return nil
 }
@@ -62,8 +71,8 @@ func SetThread(d time.Duration) error {
 // threads the runtime starts meanwhile may have copied the old slack. A
 // thread started after SetProcess returns copies d from its creator.
 func SetProcess(proc string, d time.Duration) error {
-	if d < 1 {
-		return fmt.Errorf("timer slack %v: must be at least 1ns", d)
+	if err := check(d); err != nil {
+		return err
 	}
 	value := []byte(strconv.FormatInt(d.Nanoseconds(), 10))
 	done := map[string]bool{}
