@@ -247,16 +247,30 @@ func bootToBanner(kernel string, im bootImage, disk string, rng bool, cpus int, 
 
 // prober connects to the forwarded port again and again until one
 // connection reads the SMTP greeting. QEMU's user network accepts each
-// connection on the host at once and then tries the guest: a guest that has
+// connection on the host at once and then tries the guest: a guest without
+// an address yet does not answer, and QEMU retries with growing pauses,
+// seconds long, so no single connection can be waited for; a guest that has
 // its address but does not listen yet refuses, and QEMU closes the
-// connection; a guest without an address yet does not answer, and QEMU
-// retries with growing pauses, seconds long. So no single connection can
-// be waited for: a new one starts every probeEvery, and the first greeting
-// read on any of them is the time the server answered. A connection is
-// never given up while QEMU holds it open (it may still reach the server;
-// closed half-way, it would leave an SMTP session waiting for its timeout
-// and, twenty of them, tcpserver at its connection limit); it is closed
-// once it has read its first line.
+// connection. So the prober works in two phases:
+//
+//   - Until the guest refuses a connection, a new one starts every
+//     probeEvery.
+//   - From the first refusal on, the guest answers at once: one connection
+//     at a time, the next starting probeRetry after the last was refused.
+//     The first one the server accepts waits for its greeting alone.
+//
+// The second phase is what makes the measure the server's and not the
+// prober's. Probing every probeEvery to the end had tcpserver start a new
+// exim for each connection made while the first exim started; on one
+// processor they shared it, each slowing the first greeting and letting
+// more connections in, so a few milliseconds more work after the listen
+// came out as a hundred more at the banner, and the spread of five boots
+// was a few hundred.
+//
+// A connection is never given up while QEMU holds it open (it may still
+// reach the server; closed half-way, it would leave an SMTP session waiting
+// for its timeout and, twenty of them, tcpserver at its connection limit);
+// it is closed once it has read its first line.
 type prober struct {
 	addr   string
 	banner chan time.Time // the time of the first greeting
@@ -268,7 +282,18 @@ type prober struct {
 
 const (
 	probeEvery = 50 * time.Millisecond
+	probeRetry = 5 * time.Millisecond
 	probeMax   = 1000
+)
+
+// probeResult is how a probe ended.
+type probeResult int
+
+const (
+	probeFailed  probeResult = iota // no connection, or the prober stopped
+	probeRefused                    // QEMU closed the connection before a line: the guest refused it
+	probeOther                      // a line came that is not the greeting
+	probeGreeted                    // the greeting came
 )
 
 func newProber(addr string) *prober {
@@ -278,46 +303,61 @@ func newProber(addr string) *prober {
 	return p
 }
 
-// launch starts a probe every probeEvery while fewer than probeMax are
-// open.
+// launch starts the probes: one every probeEvery, while fewer than probeMax
+// are open, until one is refused; then one at a time until one is greeted.
 func (p *prober) launch() {
 	defer p.wg.Done()
+	refused := make(chan struct{}, 1)
 	slots := make(chan struct{}, probeMax)
 	t := time.NewTicker(probeEvery)
 	defer t.Stop()
+periodic:
 	for {
+		select {
+		case slots <- struct{}{}:
+			p.wg.Add(1)
+			go func() {
+				defer p.wg.Done()
+				defer func() { <-slots }()
+				if p.probe() == probeRefused {
+					select {
+					case refused <- struct{}{}:
+					default:
+					}
+				}
+			}()
+		default:
+		}
 		select {
 		case <-p.quit:
 			return
+		case <-refused:
+			break periodic
 		case <-t.C:
 		}
+	}
+	for p.probe() != probeGreeted {
 		select {
-		case slots <- struct{}{}:
-		default:
-			continue
+		case <-p.quit:
+			return
+		case <-time.After(probeRetry):
 		}
-		p.wg.Add(1)
-		go func() {
-			defer p.wg.Done()
-			defer func() { <-slots }()
-			p.probe()
-		}()
 	}
 }
 
 // probe makes one connection and reports the time its first line arrived
 // when that line is the SMTP greeting.
-func (p *prober) probe() {
+func (p *prober) probe() probeResult {
 	c, err := net.DialTimeout("tcp", p.addr, time.Second)
 	if err != nil {
-		return
+		return probeFailed
 	}
 	p.mu.Lock()
 	select {
 	case <-p.quit:
 		p.mu.Unlock()
 		c.Close()
-		return
+		return probeFailed
 	default:
 	}
 	p.conns[c] = true
@@ -329,12 +369,22 @@ func (p *prober) probe() {
 		c.Close()
 	}()
 	line, err := bufio.NewReader(c).ReadString('\n')
-	if err == nil && strings.HasPrefix(line, "220 ") {
+	if err != nil {
 		select {
-		case p.banner <- time.Now():
+		case <-p.quit:
+			return probeFailed
 		default:
+			return probeRefused
 		}
 	}
+	if !strings.HasPrefix(line, "220 ") {
+		return probeOther
+	}
+	select {
+	case p.banner <- time.Now():
+	default:
+	}
+	return probeGreeted
 }
 
 // stop ends every probe and waits for them.
