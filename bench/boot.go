@@ -290,10 +290,9 @@ const (
 type probeResult int
 
 const (
-	probeFailed  probeResult = iota // no connection, or the prober stopped
-	probeRefused                    // QEMU closed the connection before a line: the guest refused it
-	probeOther                      // a line came that is not the greeting
-	probeGreeted                    // the greeting came
+	probeNoGreeting probeResult = iota // no connection, the prober stopped, or a line other than the greeting
+	probeRefused                       // QEMU closed the connection before a line: the guest refused it
+	probeGreeted                       // the greeting came
 )
 
 func newProber(addr string) *prober {
@@ -345,19 +344,19 @@ periodic:
 	}
 }
 
-// probe makes one connection and reports the time its first line arrived
-// when that line is the SMTP greeting.
+// probe makes one connection, reports the time its first line arrived when
+// that line is the SMTP greeting, and returns how it ended.
 func (p *prober) probe() probeResult {
 	c, err := net.DialTimeout("tcp", p.addr, time.Second)
 	if err != nil {
-		return probeFailed
+		return probeNoGreeting
 	}
 	p.mu.Lock()
 	select {
 	case <-p.quit:
 		p.mu.Unlock()
 		c.Close()
-		return probeFailed
+		return probeNoGreeting
 	default:
 	}
 	p.conns[c] = true
@@ -372,13 +371,13 @@ func (p *prober) probe() probeResult {
 	if err != nil {
 		select {
 		case <-p.quit:
-			return probeFailed
+			return probeNoGreeting
 		default:
 			return probeRefused
 		}
 	}
 	if !strings.HasPrefix(line, "220 ") {
-		return probeOther
+		return probeNoGreeting
 	}
 	select {
 	case p.banner <- time.Now():
